@@ -1,1 +1,220 @@
+//! The API Gateway authorizer: REST API TOKEN and REQUEST events answered with an IAM policy, HTTP API v2
+//! events with a simple response or an IAM policy.
+//!
+//! The hot path does no I/O: keys and revocations live in a [`state::VerifierState`] that a background
+//! task refreshes; a request only reads it. If the state is older than its staleness bound (a Lambda
+//! environment thawed after a pause), the request refreshes it first, so revocation stays within the
+//! promise; if that refresh fails, the request is refused (fail closed).
+
+pub mod config;
+pub mod event;
+pub mod state;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse, ApiGatewayV2CustomAuthorizerIamPolicyResponse,
+    ApiGatewayV2CustomAuthorizerSimpleResponse,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use serde_json::{Value, json};
+use tessera_core::policy::RoutePolicy;
+use tessera_core::time::Clock;
+use tessera_core::verify::{Outcome, Reject, Verified, Verifier};
+
+pub use config::{AuthorizerConfig, HttpApiResponse};
+pub use event::{AuthorizerEvent, EventError};
+pub use state::VerifierState;
+
+/// The answer API Gateway turns into a 401: the Lambda error whose message is exactly `Unauthorized`.
+#[derive(Debug, thiserror::Error)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
+
+/// The authorizer: configuration, verifier, and the shared in-memory state.
+pub struct Authorizer {
+    verifier: Verifier,
+    routes: RoutePolicy,
+    state: Arc<VerifierState>,
+    clock: Arc<dyn Clock>,
+    http_api: HttpApiResponse,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer").field("routes", &self.routes).finish_non_exhaustive()
+    }
+}
+
+/// What was decided, before it is shaped into the event's response type.
+#[derive(Debug)]
+pub enum Decision {
+    /// The token may call this route.
+    Allow(Verified),
+    /// A genuine token that may not call this route (403). The claims are known unless the refusal came
+    /// from the source-address check.
+    Deny(Option<Verified>, Reject),
+    /// No usable token (401).
+    Unauthorized(&'static str),
+}
+
+impl Decision {
+    /// The stable reason name for logs and metrics.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Allow(_) => "ok",
+            Self::Deny(_, r) => r.as_str(),
+            Self::Unauthorized(r) => r,
+        }
+    }
+}
+
+impl Authorizer {
+    /// Builds the authorizer around a state that is already loaded.
+    #[must_use]
+    pub fn new(config: &AuthorizerConfig, state: Arc<VerifierState>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            verifier: Verifier::new(config.verifier.clone()),
+            routes: config.routes.clone(),
+            state,
+            clock,
+            http_api: config.http_api,
+        }
+    }
+
+    /// The shared state.
+    #[must_use]
+    pub fn state(&self) -> &Arc<VerifierState> {
+        &self.state
+    }
+
+    /// Decides one request. Pure CPU unless the state is stale or the kid is unknown.
+    pub async fn decide(&self, token: &str, method: &str, path: &str, source_ip: Option<IpAddr>) -> Decision {
+        if self.state.ensure_fresh().await.is_err() {
+            // Fail closed: without a fresh revocation view no token is accepted.
+            return Decision::Unauthorized("state_unavailable");
+        }
+        let now = self.clock.now();
+        let mut snapshot = self.state.snapshot();
+        let mut result = self.verifier.authenticate(token, &snapshot.ring, &snapshot.revoked, source_ip, now);
+        if result.as_ref().err() == Some(&Reject::UnknownKid) && self.state.reload_for_unknown_kid().await {
+            snapshot = self.state.snapshot();
+            result = self.verifier.authenticate(token, &snapshot.ring, &snapshot.revoked, source_ip, now);
+        }
+        match result {
+            Err(r) if r.outcome() == Outcome::Forbidden => Decision::Deny(None, r),
+            Err(r) => Decision::Unauthorized(r.as_str()),
+            Ok(v) => match self.verifier.authorize(&v, &self.routes, method, path) {
+                Ok(_) => Decision::Allow(v),
+                Err(r) => Decision::Deny(Some(v), r),
+            },
+        }
+    }
+
+    /// Handles one raw event (any of the three shapes) and returns the response document, or
+    /// [`Unauthorized`] for a 401.
+    pub async fn handle(&self, event: Value) -> Result<Value, Unauthorized> {
+        let started = Instant::now();
+        let event = match AuthorizerEvent::parse(event) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(decision = "unauthorized", reason = "bad_event", error = %e, "authorizer");
+                return Err(Unauthorized);
+            }
+        };
+        let facts = event.facts();
+        let decision = match facts.token.as_deref() {
+            Some(token) => self.decide(token, &facts.method, &facts.path, facts.source_ip).await,
+            None => Decision::Unauthorized(Reject::MissingToken.as_str()),
+        };
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let (label, verified) = match &decision {
+            Decision::Allow(v) => ("allow", Some(v)),
+            Decision::Deny(v, _) => ("deny", v.as_ref()),
+            Decision::Unauthorized(_) => ("unauthorized", None),
+        };
+        tracing::info!(
+            request_id = facts.request_id.as_deref().unwrap_or("-"),
+            client_id = verified.map_or("-", |v| v.claims.client_id.as_str()),
+            jti = verified.map_or("-", |v| v.claims.jti.as_str()),
+            method = %facts.method,
+            path = %facts.path,
+            decision = label,
+            reason = decision.reason(),
+            latency_us,
+            "authorizer"
+        );
+        match &decision {
+            Decision::Allow(v) => Ok(self.respond(&event, &facts.method_arn, Some(v))),
+            Decision::Deny(v, _) => Ok(self.respond(&event, &facts.method_arn, v.as_ref())),
+            Decision::Unauthorized(_) => match (&event, self.http_api) {
+                // HTTP APIs turn a Lambda error into a 500, so they get a plain refusal instead.
+                (AuthorizerEvent::HttpV2(_), HttpApiResponse::Simple) => Ok(self.respond(&event, &facts.method_arn, None)),
+                _ => Err(Unauthorized),
+            },
+        }
+    }
+
+    /// Shapes the response. The IAM policy is cache-safe: it allows every route the token's scopes allow
+    /// and nothing else, so a policy API Gateway caches for this token is right for any route.
+    fn respond(&self, event: &AuthorizerEvent, method_arn: &str, verified: Option<&Verified>) -> Value {
+        let allowed: Vec<String> = match verified {
+            Some(v) => {
+                let prefix = event::arn_prefix(method_arn);
+                self.routes.allowed(&v.claims.scope).map(|r| r.method_arn(prefix)).collect()
+            }
+            None => vec![],
+        };
+        let context = verified.map_or_else(|| json!({}), |v| {
+            json!({
+                "client_id": v.claims.client_id.as_str(),
+                "scope": v.claims.scope.to_string(),
+                "jti": v.claims.jti.as_str(),
+            })
+        });
+        let covered = allowed.iter().any(|arn| tessera_core::policy::glob_match(arn, method_arn));
+        if let (AuthorizerEvent::HttpV2(_), HttpApiResponse::Simple) = (event, self.http_api) {
+            let mut r = ApiGatewayV2CustomAuthorizerSimpleResponse::<Value>::default();
+            r.is_authorized = covered;
+            r.context = context;
+            return serde_json::to_value(r).unwrap_or_else(|_| json!({"isAuthorized": false}));
+        }
+        let mut statements = Vec::new();
+        if !allowed.is_empty() {
+            statements.push(statement(IamPolicyEffect::Allow, allowed));
+        }
+        if !covered {
+            statements.push(statement(IamPolicyEffect::Deny, vec![method_arn.to_owned()]));
+        }
+        let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+        policy.version = Some("2012-10-17".to_owned());
+        policy.statement = statements;
+        let principal = verified.map_or_else(|| "anonymous".to_owned(), |v| v.claims.client_id.to_string());
+        let out = if let AuthorizerEvent::HttpV2(_) = event {
+            let mut r = ApiGatewayV2CustomAuthorizerIamPolicyResponse::<Value>::default();
+            r.principal_id = Some(principal);
+            r.policy_document = policy;
+            r.context = context;
+            serde_json::to_value(r)
+        } else {
+            let mut r = ApiGatewayCustomAuthorizerResponse::<Value>::default();
+            r.principal_id = Some(principal);
+            r.policy_document = policy;
+            r.context = context;
+            serde_json::to_value(r)
+        };
+        out.unwrap_or_else(|_| json!({}))
+    }
+}
+
+fn statement(effect: IamPolicyEffect, resource: Vec<String>) -> IamPolicyStatement {
+    let mut s = IamPolicyStatement::default();
+    s.action = vec!["execute-api:Invoke".to_owned()];
+    s.effect = effect;
+    s.resource = resource;
+    s
+}
 
