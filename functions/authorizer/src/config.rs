@@ -45,29 +45,58 @@ impl AuthorizerConfig {
     /// Reads `TESSERA_*` variables through `lookup` (the environment, in `main`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |name: &'static str| {
-            lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError { name, problem: "is required".to_owned() })
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError {
+                    name,
+                    problem: "is required".to_owned(),
+                })
         };
         let duration = |name: &'static str, default: &str| {
             let v = lookup(name).unwrap_or_else(|| default.to_owned());
-            humantime::parse_duration(v.trim()).map_err(|e| ConfigError { name, problem: format!("{v:?}: {e}") })
+            humantime::parse_duration(v.trim()).map_err(|e| ConfigError {
+                name,
+                problem: format!("{v:?}: {e}"),
+            })
         };
         let issuer = required("TESSERA_ISSUER")?;
-        let audiences: Vec<String> =
-            required("TESSERA_AUDIENCES")?.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
+        let audiences: Vec<String> = required("TESSERA_AUDIENCES")?
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
         let leeway = duration("TESSERA_LEEWAY", "30s")?;
-        let verifier = VerifierConfig::new(issuer, audiences, leeway)
-            .map_err(|e| ConfigError { name: "TESSERA_AUDIENCES/TESSERA_LEEWAY", problem: e.to_string() })?;
+        let verifier = VerifierConfig::new(issuer, audiences, leeway).map_err(|e| ConfigError {
+            name: "TESSERA_AUDIENCES/TESSERA_LEEWAY",
+            problem: e.to_string(),
+        })?;
         // Routes arrive as one variable: lines separated by newlines or `;`.
         let routes = match lookup("TESSERA_ROUTES") {
-            Some(text) => RoutePolicy::parse(&text.replace(';', "\n"))
-                .map_err(|e| ConfigError { name: "TESSERA_ROUTES", problem: e.to_string() })?,
-            None => return Err(ConfigError { name: "TESSERA_ROUTES", problem: "is required".to_owned() }),
+            Some(text) => {
+                RoutePolicy::parse(&text.replace(';', "\n")).map_err(|e| ConfigError {
+                    name: "TESSERA_ROUTES",
+                    problem: e.to_string(),
+                })?
+            }
+            None => {
+                return Err(ConfigError {
+                    name: "TESSERA_ROUTES",
+                    problem: "is required".to_owned(),
+                });
+            }
         };
-        let http_api = match lookup("TESSERA_HTTP_API_RESPONSE").as_deref().map(str::trim) {
+        let http_api = match lookup("TESSERA_HTTP_API_RESPONSE")
+            .as_deref()
+            .map(str::trim)
+        {
             None | Some("simple") => HttpApiResponse::Simple,
             Some("iam") => HttpApiResponse::Iam,
             Some(other) => {
-                return Err(ConfigError { name: "TESSERA_HTTP_API_RESPONSE", problem: format!("{other:?} is not simple or iam") });
+                return Err(ConfigError {
+                    name: "TESSERA_HTTP_API_RESPONSE",
+                    problem: format!("{other:?} is not simple or iam"),
+                });
             }
         };
         Ok(Self {
@@ -90,7 +119,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -98,14 +130,27 @@ mod tests {
     fn errors_name_the_variable() {
         let e = AuthorizerConfig::from_lookup(lookup(&[])).expect_err("empty");
         assert_eq!(e.name, "TESSERA_ISSUER");
-        let e = AuthorizerConfig::from_lookup(lookup(&[("TESSERA_ISSUER", "i"), ("TESSERA_AUDIENCES", "a"), ("TESSERA_ROUTES", "GET /x s"), ("TESSERA_LEEWAY", "soon")]))
-            .expect_err("bad leeway");
+        let e = AuthorizerConfig::from_lookup(lookup(&[
+            ("TESSERA_ISSUER", "i"),
+            ("TESSERA_AUDIENCES", "a"),
+            ("TESSERA_ROUTES", "GET /x s"),
+            ("TESSERA_LEEWAY", "soon"),
+        ]))
+        .expect_err("bad leeway");
         assert_eq!(e.name, "TESSERA_LEEWAY");
-        let e = AuthorizerConfig::from_lookup(lookup(&[("TESSERA_ISSUER", "i"), ("TESSERA_AUDIENCES", "a"), ("TESSERA_ROUTES", "FETCH /x s")]))
-            .expect_err("bad routes");
+        let e = AuthorizerConfig::from_lookup(lookup(&[
+            ("TESSERA_ISSUER", "i"),
+            ("TESSERA_AUDIENCES", "a"),
+            ("TESSERA_ROUTES", "FETCH /x s"),
+        ]))
+        .expect_err("bad routes");
         assert_eq!(e.name, "TESSERA_ROUTES");
-        let ok = AuthorizerConfig::from_lookup(lookup(&[("TESSERA_ISSUER", "i"), ("TESSERA_AUDIENCES", "a,b"), ("TESSERA_ROUTES", "GET /x s;POST /y t")]))
-            .expect("valid");
+        let ok = AuthorizerConfig::from_lookup(lookup(&[
+            ("TESSERA_ISSUER", "i"),
+            ("TESSERA_AUDIENCES", "a,b"),
+            ("TESSERA_ROUTES", "GET /x s;POST /y t"),
+        ]))
+        .expect("valid");
         assert_eq!(ok.routes.routes().len(), 2);
         assert_eq!(ok.http_api, HttpApiResponse::Simple);
     }

@@ -44,7 +44,9 @@ pub struct VerifierState {
 
 impl std::fmt::Debug for VerifierState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifierState").field("freshness", &self.freshness).finish_non_exhaustive()
+        f.debug_struct("VerifierState")
+            .field("freshness", &self.freshness)
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,7 +76,9 @@ impl VerifierState {
     /// The current view.
     #[must_use]
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.current.read().map_or_else(|p| Arc::clone(&p.into_inner()), |g| Arc::clone(&g))
+        self.current
+            .read()
+            .map_or_else(|p| Arc::clone(&p.into_inner()), |g| Arc::clone(&g))
     }
 
     /// How many store reads the state has made: the hot path must not move this.
@@ -90,12 +94,17 @@ impl VerifierState {
         let started = Instant::now();
         self.store_reads.fetch_add(2, Ordering::Relaxed);
         let keys = self.keys.list_keys().await?;
-        let delta = self.revocations.revocations_since(cursor.as_ref(), self.clock.now()).await?;
+        let delta = self
+            .revocations
+            .revocations_since(cursor.as_ref(), self.clock.now())
+            .await?;
         let mut ring = KeyRing::new();
         for k in keys.iter().filter(|k| k.status.is_published()) {
             match k.public_key() {
                 Ok(pk) => ring.insert(k.kid.clone(), pk),
-                Err(e) => tracing::error!(kid = %k.kid, error = %e, "stored public key does not parse; not trusted"),
+                Err(e) => {
+                    tracing::error!(kid = %k.kid, error = %e, "stored public key does not parse; not trusted")
+                }
             }
         }
         let mut revoked = self.snapshot().revoked.clone();
@@ -116,7 +125,11 @@ impl VerifierState {
 
     /// Refreshes first if the view is older than the staleness bound.
     pub async fn ensure_fresh(&self) -> PortResult<()> {
-        let age = self.refreshed_at.lock().map(|at| at.elapsed()).unwrap_or(Duration::MAX);
+        let age = self
+            .refreshed_at
+            .lock()
+            .map(|at| at.elapsed())
+            .unwrap_or(Duration::MAX);
         if age <= self.freshness.max_staleness {
             return Ok(());
         }
@@ -130,7 +143,9 @@ impl VerifierState {
     /// On an unknown kid: reload now unless a reload happened within the rate limit. Whether it did.
     pub async fn reload_for_unknown_kid(&self) -> bool {
         {
-            let Ok(mut last) = self.last_kid_reload.lock() else { return false };
+            let Ok(mut last) = self.last_kid_reload.lock() else {
+                return false;
+            };
             if last.is_some_and(|t| t.elapsed() < self.freshness.unknown_kid_reload) {
                 return false;
             }

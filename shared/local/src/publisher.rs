@@ -7,7 +7,11 @@ use async_trait::async_trait;
 use tessera_core::ports::{PortError, PortResult, PublishedDocuments, Publisher};
 
 /// The published files, by URL path under `/.well-known/`.
-pub const FILES: [&str; 3] = ["jwks.json", "openid-configuration", "oauth-authorization-server"];
+pub const FILES: [&str; 3] = [
+    "jwks.json",
+    "openid-configuration",
+    "oauth-authorization-server",
+];
 
 /// A directory publisher: `DIR/.well-known/*`, written by rename so a reader never sees half a file.
 #[derive(Clone, Debug)]
@@ -28,7 +32,9 @@ impl DirPublisher {
     /// Publishes under `root`.
     #[must_use]
     pub fn new(root: &Path) -> Self {
-        Self { root: root.to_path_buf() }
+        Self {
+            root: root.to_path_buf(),
+        }
     }
 
     fn dir(&self) -> PathBuf {
@@ -66,9 +72,18 @@ impl Publisher for DirPublisher {
         let docs = docs.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
-            replace(&dir.join(".max-age"), docs.max_age.as_secs().to_string().as_bytes())?;
-            replace(&dir.join("openid-configuration"), &docs.openid_configuration)?;
-            replace(&dir.join("oauth-authorization-server"), &docs.oauth_authorization_server)?;
+            replace(
+                &dir.join(".max-age"),
+                docs.max_age.as_secs().to_string().as_bytes(),
+            )?;
+            replace(
+                &dir.join("openid-configuration"),
+                &docs.openid_configuration,
+            )?;
+            replace(
+                &dir.join("oauth-authorization-server"),
+                &docs.oauth_authorization_server,
+            )?;
             replace(&dir.join("jwks.json"), &docs.jwks)
         })
         .await

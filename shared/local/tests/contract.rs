@@ -59,9 +59,20 @@ async fn two_connections_see_each_others_writes() {
     let b = SqliteStore::open(&path).expect("open b");
     use tessera_core::ports::{RevocationSource as _, RevocationStore as _};
     use tessera_core::revocation::Revocation;
-    let before = b.revocations_since(None, tessera_core::UnixTime(0)).await.expect("read");
+    let before = b
+        .revocations_since(None, tessera_core::UnixTime(0))
+        .await
+        .expect("read");
     let kid = tessera_core::Kid::parse("k").expect("kid");
-    a.revoke(&Revocation::Key { kid: kid.clone() }, tessera_core::UnixTime(0)).await.expect("write");
-    let after = b.revocations_since(Some(&before.cursor), tessera_core::UnixTime(0)).await.expect("read");
+    a.revoke(
+        &Revocation::Key { kid: kid.clone() },
+        tessera_core::UnixTime(0),
+    )
+    .await
+    .expect("write");
+    let after = b
+        .revocations_since(Some(&before.cursor), tessera_core::UnixTime(0))
+        .await
+        .expect("read");
     assert_eq!(after.added, vec![Revocation::Key { kid }]);
 }
