@@ -286,11 +286,9 @@ fn claim_rules() {
         Err(Reject::InvalidClaims),
         "sub must be the client"
     );
-    assert_eq!(
-        VerifierConfig::new(ISS, vec![AUD.to_owned()], Duration::from_secs(301))
-            .err()
-            .is_some(),
-        true
+    assert!(
+        VerifierConfig::new(ISS, vec![AUD.to_owned()], Duration::from_secs(301)).is_err(),
+        "leeway is bounded"
     );
 }
 
@@ -336,7 +334,7 @@ fn revocation_rules() {
         "issued after the cut-off"
     );
     let mut disabled = RevocationSet::new();
-    disabled.set_disabled(&[c.client_id.clone()]);
+    disabled.set_disabled(std::slice::from_ref(&c.client_id));
     assert_eq!(
         f.check_with(&t, &disabled, None, "GET", "/api/orders/1"),
         Err(Reject::ClientDisabled)
