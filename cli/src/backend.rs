@@ -27,30 +27,17 @@ impl Backend {
     /// Opens the data dir, creating it if needed.
     pub fn open(dir: &Path) -> Result<Self, CliError> {
         if dir.exists() && !dir.is_dir() {
-            return Err(CliError::Config(format!(
-                "data dir {} is not a directory",
-                dir.display()
-            )));
+            return Err(CliError::Config(format!("data dir {} is not a directory", dir.display())));
         }
         let data = DataDir::open(dir).map_err(|e| CliError::Io("cannot use the data dir", e))?;
         let probe = data.path().join(".write-test");
         std::fs::write(&probe, b"").map_err(|e| CliError::Io("the data dir is not writable", e))?;
         let _ = std::fs::remove_file(probe);
-        let store = SqliteStore::open(&data.database()).map_err(|e| {
-            CliError::Config(format!(
-                "cannot open {}: {}",
-                data.database().display(),
-                source_text(&e)
-            ))
-        })?;
+        let store = SqliteStore::open(&data.database())
+            .map_err(|e| CliError::Config(format!("cannot open {}: {}", data.database().display(), source_text(&e))))?;
         let keys = SoftwareKeys::open(&data.keys())?;
         let publisher = DirPublisher::new(&data.public());
-        Ok(Self {
-            data,
-            store: Arc::new(store),
-            keys: Arc::new(keys),
-            publisher: Arc::new(publisher),
-        })
+        Ok(Self { data, store: Arc::new(store), keys: Arc::new(keys), publisher: Arc::new(publisher) })
     }
 
     /// The issuer service over these adapters.

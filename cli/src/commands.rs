@@ -73,18 +73,9 @@ fn client_text(c: &Client) -> String {
     let cidrs = if c.cidrs.is_empty() {
         "(anywhere)".to_owned()
     } else {
-        c.cidrs
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        c.cidrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     };
-    let caps = c
-        .scope_ttl_caps
-        .iter()
-        .map(|(k, v)| format!("{k}={}", secs(*v)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let caps = c.scope_ttl_caps.iter().map(|(k, v)| format!("{k}={}", secs(*v))).collect::<Vec<_>>().join(", ");
     let secrets = c
         .secrets
         .iter()
@@ -98,20 +89,12 @@ fn client_text(c: &Client) -> String {
         "client_id:  {}\nname:       {}\nstatus:     {}\nscopes:     {}\naudiences:  {}\ncidrs:      {}\nmax ttl:    {}{}\nsecrets:    {}",
         c.id,
         c.name,
-        if c.status == ClientStatus::Active {
-            "active"
-        } else {
-            "disabled"
-        },
+        if c.status == ClientStatus::Active { "active" } else { "disabled" },
         c.scopes,
         c.audiences.join(", "),
         cidrs,
         secs(c.max_ttl),
-        if caps.is_empty() {
-            String::new()
-        } else {
-            format!("\nscope ttls: {caps}")
-        },
+        if caps.is_empty() { String::new() } else { format!("\nscope ttls: {caps}") },
         secrets,
     )
 }
@@ -152,11 +135,7 @@ fn scopes(s: &str) -> Result<ScopeSet, CliError> {
 }
 
 fn list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(str::to_owned)
-        .collect()
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect()
 }
 
 impl Context {
@@ -186,20 +165,15 @@ impl Context {
     ) -> Result<(), CliError> {
         let cidrs = list(cidrs)
             .iter()
-            .map(|c| {
-                c.parse::<ipnet::IpNet>()
-                    .map_err(|e| CliError::Config(format!("--cidrs: {c:?}: {e}")))
-            })
+            .map(|c| c.parse::<ipnet::IpNet>().map_err(|e| CliError::Config(format!("--cidrs: {c:?}: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         let mut caps = BTreeMap::new();
         for item in scope_ttl {
-            let (s, d) = item.split_once('=').ok_or_else(|| {
-                CliError::Config(format!("--scope-ttl {item:?}: expected SCOPE=DUR"))
-            })?;
-            let scope =
-                Scope::parse(s).map_err(|e| CliError::Config(format!("--scope-ttl: {e}")))?;
-            let d = humantime::parse_duration(d)
-                .map_err(|e| CliError::Config(format!("--scope-ttl {item:?}: {e}")))?;
+            let (s, d) = item
+                .split_once('=')
+                .ok_or_else(|| CliError::Config(format!("--scope-ttl {item:?}: expected SCOPE=DUR")))?;
+            let scope = Scope::parse(s).map_err(|e| CliError::Config(format!("--scope-ttl: {e}")))?;
+            let d = humantime::parse_duration(d).map_err(|e| CliError::Config(format!("--scope-ttl {item:?}: {e}")))?;
             caps.insert(scope, d);
         }
         let spec = NewClient {
@@ -210,9 +184,7 @@ impl Context {
             max_ttl,
             scope_ttl_caps: caps,
         };
-        let (client, secret) =
-            admin::create_client(self.backend.store.as_ref(), spec, Self::now(), &mut OsRng)
-                .await?;
+        let (client, secret) = admin::create_client(self.backend.store.as_ref(), spec, Self::now(), &mut OsRng).await?;
         secret_lines(out, env, &client, &secret, "This is the client's secret");
         Ok(())
     }
@@ -220,31 +192,24 @@ impl Context {
     /// `clients list`.
     pub async fn list_clients(&self, out: &Output) -> Result<(), CliError> {
         let clients = self.backend.store.list_clients().await?;
-        out.emit(
-            &Value::Array(clients.iter().map(client_json).collect()),
-            || {
-                if clients.is_empty() {
-                    return "no clients".to_owned();
-                }
-                clients
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{}  {:8}  {}  [{}]",
-                            c.id,
-                            if c.status == ClientStatus::Active {
-                                "active"
-                            } else {
-                                "disabled"
-                            },
-                            c.name,
-                            c.scopes
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            },
-        );
+        out.emit(&Value::Array(clients.iter().map(client_json).collect()), || {
+            if clients.is_empty() {
+                return "no clients".to_owned();
+            }
+            clients
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}  {:8}  {}  [{}]",
+                        c.id,
+                        if c.status == ClientStatus::Active { "active" } else { "disabled" },
+                        c.name,
+                        c.scopes
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
         Ok(())
     }
 
@@ -257,104 +222,50 @@ impl Context {
 
     /// `clients enable|disable`.
     pub async fn set_status(&self, out: &Output, id: &str, enable: bool) -> Result<(), CliError> {
-        let status = if enable {
-            ClientStatus::Active
-        } else {
-            ClientStatus::Disabled
-        };
+        let status = if enable { ClientStatus::Active } else { ClientStatus::Disabled };
         let c = admin::set_status(self.backend.store.as_ref(), id, status).await?;
         out.emit(&client_json(&c), || {
-            format!(
-                "{} {}",
-                c.id,
-                if enable {
-                    "enabled"
-                } else {
-                    "disabled: its tokens are refused from now on"
-                }
-            )
+            format!("{} {}", c.id, if enable { "enabled" } else { "disabled: its tokens are refused from now on" })
         });
         Ok(())
     }
 
     /// `clients delete`.
     pub async fn delete_client(&self, out: &Output, id: &str) -> Result<(), CliError> {
-        admin::delete_client(
-            self.backend.store.as_ref(),
-            self.backend.store.as_ref(),
-            id,
-            Self::now(),
-        )
-        .await?;
-        out.emit(&json!({"deleted": id}), || {
-            format!("{id} deleted; its tokens are revoked")
-        });
+        admin::delete_client(self.backend.store.as_ref(), self.backend.store.as_ref(), id, Self::now()).await?;
+        out.emit(&json!({"deleted": id}), || format!("{id} deleted; its tokens are revoked"));
         Ok(())
     }
 
     /// `clients rotate-secret`.
-    pub async fn rotate_secret(
-        &self,
-        out: &Output,
-        id: &str,
-        grace: Duration,
-        env: bool,
-    ) -> Result<(), CliError> {
-        let (client, secret) = admin::rotate_secret(
-            self.backend.store.as_ref(),
-            id,
-            grace,
-            Self::now(),
-            &mut OsRng,
-        )
-        .await?;
+    pub async fn rotate_secret(&self, out: &Output, id: &str, grace: Duration, env: bool) -> Result<(), CliError> {
+        let (client, secret) =
+            admin::rotate_secret(self.backend.store.as_ref(), id, grace, Self::now(), &mut OsRng).await?;
         secret_lines(
             out,
             env,
             &client,
             &secret,
-            &format!(
-                "New secret; the previous one works for {} more",
-                secs(grace)
-            ),
+            &format!("New secret; the previous one works for {} more", secs(grace)),
         );
         Ok(())
     }
 
     /// `tokens revoke`.
     pub async fn revoke_token(&self, out: &Output, jti: &str) -> Result<(), CliError> {
-        let jti = admin::revoke_token(
-            self.backend.store.as_ref(),
-            self.backend.store.as_ref(),
-            jti,
-            Self::now(),
-        )
-        .await?;
-        out.emit(&json!({"revoked": jti.as_str()}), || {
-            format!("token {jti} revoked")
-        });
+        let jti =
+            admin::revoke_token(self.backend.store.as_ref(), self.backend.store.as_ref(), jti, Self::now()).await?;
+        out.emit(&json!({"revoked": jti.as_str()}), || format!("token {jti} revoked"));
         Ok(())
     }
 
     /// `tokens revoke-client`.
     pub async fn revoke_client(&self, out: &Output, id: &str) -> Result<(), CliError> {
         let now = Self::now();
-        let id = admin::revoke_client(
-            self.backend.store.as_ref(),
-            self.backend.store.as_ref(),
-            id,
-            now,
-        )
-        .await?;
-        out.emit(
-            &json!({"revoked_client": id.as_str(), "issued_at_or_before": now.0}),
-            || {
-                format!(
-                    "every token of {id} issued at or before {} is revoked",
-                    when(now)
-                )
-            },
-        );
+        let id = admin::revoke_client(self.backend.store.as_ref(), self.backend.store.as_ref(), id, now).await?;
+        out.emit(&json!({"revoked_client": id.as_str(), "issued_at_or_before": now.0}), || {
+            format!("every token of {id} issued at or before {} is revoked", when(now))
+        });
         Ok(())
     }
 
@@ -364,8 +275,7 @@ impl Context {
         keys.sort_by_key(|k| std::cmp::Reverse(k.generation));
         out.emit(&Value::Array(keys.iter().map(key_json).collect()), || {
             if keys.is_empty() {
-                return "no keys yet: `tessera dev` or `tessera keys rotate` creates them"
-                    .to_owned();
+                return "no keys yet: `tessera dev` or `tessera keys rotate` creates them".to_owned();
             }
             keys.iter()
                 .map(|k| {

@@ -58,17 +58,13 @@ fn apply_overrides(settings: &mut Settings, args: &DevArgs) {
 
 fn validate(settings: &Settings) -> Result<(), CliError> {
     if settings.token_ttl == 0 || settings.token_ttl > 24 * 3600 {
-        return Err(CliError::Config(
-            "--token-ttl must be between 1s and 24h".to_owned(),
-        ));
+        return Err(CliError::Config("--token-ttl must be between 1s and 24h".to_owned()));
     }
     if settings.leeway > 300 {
         return Err(CliError::Config("--leeway must be at most 5m".to_owned()));
     }
     if settings.rotate_every == 0 {
-        return Err(CliError::Config(
-            "--rotate-every must be positive".to_owned(),
-        ));
+        return Err(CliError::Config("--rotate-every must be positive".to_owned()));
     }
     Ok(())
 }
@@ -77,11 +73,9 @@ fn load_routes(path: Option<&Path>) -> Result<RoutePolicy, CliError> {
     let Some(path) = path else {
         return Ok(RoutePolicy::demo());
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::Config(format!("cannot read routes file {}: {e}", path.display()))
-    })?;
-    RoutePolicy::parse(&text)
-        .map_err(|e| CliError::Config(format!("routes file {}: {e}", path.display())))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Config(format!("cannot read routes file {}: {e}", path.display())))?;
+    RoutePolicy::parse(&text).map_err(|e| CliError::Config(format!("routes file {}: {e}", path.display())))
 }
 
 /// Runs the dev server until Ctrl-C or SIGTERM.
@@ -100,9 +94,7 @@ pub async fn run(dir: &Path, args: DevArgs) -> Result<(), CliError> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| CliError::Config(format!("cannot listen on {}: {e}", args.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| CliError::Io("listener address", e))?;
+    let addr = listener.local_addr().map_err(|e| CliError::Io("listener address", e))?;
     settings.issuer = format!("http://{addr}");
     let policy = settings.policy()?;
     settings.save(backend.data.path())?;
@@ -110,9 +102,7 @@ pub async fn run(dir: &Path, args: DevArgs) -> Result<(), CliError> {
     tracing_subscriber::fmt()
         .json()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -127,18 +117,10 @@ pub async fn run(dir: &Path, args: DevArgs) -> Result<(), CliError> {
     };
 
     let leeway = Duration::from_secs(settings.leeway);
-    let freshness = Freshness {
-        max_staleness: Duration::from_secs(1),
-        unknown_kid_reload: Duration::from_secs(1),
-        leeway,
-    };
-    let state = VerifierState::load(
-        backend.store.clone(),
-        backend.store.clone(),
-        Arc::clone(&clock),
-        freshness,
-    )
-    .await?;
+    let freshness =
+        Freshness { max_staleness: Duration::from_secs(1), unknown_kid_reload: Duration::from_secs(1), leeway };
+    let state =
+        VerifierState::load(backend.store.clone(), backend.store.clone(), Arc::clone(&clock), freshness).await?;
     state.spawn_refresher(REFRESH_EVERY);
     let verifier = VerifierConfig::new(settings.issuer.clone(), settings.audiences.clone(), leeway)
         .map_err(|e| CliError::Config(format!("--audience/--leeway: {e}")))?;
@@ -155,38 +137,25 @@ pub async fn run(dir: &Path, args: DevArgs) -> Result<(), CliError> {
         published: DirPublisher::new(&backend.data.public()),
     });
 
-    spawn_rotation(
-        rotator,
-        Arc::clone(&clock),
-        tessera_rotator::tick_for(&policy),
-    );
+    spawn_rotation(rotator, Arc::clone(&clock), tessera_rotator::tick_for(&policy));
     spawn_purge(backend.clone(), Arc::clone(&clock));
 
     println!("Tessera dev server listening on http://{addr}");
     println!("  data dir: {}", backend.data.path().display());
-    println!(
-        "  token TTL {}, key rotation every {}",
-        human(settings.token_ttl),
-        human(settings.rotate_every)
-    );
+    println!("  token TTL {}, key rotation every {}", human(settings.token_ttl), human(settings.rotate_every));
     if let Some((id, secret)) = demo {
         println!("\nDemo client created (its secret is shown only this once):");
         println!("  client_id:     {id}");
         println!("  client_secret: {secret}");
         println!("\nGet a token:");
-        println!(
-            "  curl -s -u '{id}:{secret}' -d grant_type=client_credentials http://{addr}/oauth2/token"
-        );
+        println!("  curl -s -u '{id}:{secret}' -d grant_type=client_credentials http://{addr}/oauth2/token");
     }
 
     let router = axum::Router::new().fallback(handle).with_state(app);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .map_err(|e| CliError::Io("server", e))
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| CliError::Io("server", e))
 }
 
 fn human(secs: u64) -> String {
@@ -200,15 +169,13 @@ async fn create_demo_client(
 ) -> Result<(String, String), CliError> {
     let spec = NewClient {
         name: "demo".to_owned(),
-        scopes: ScopeSet::parse("orders:read orders:write")
-            .map_err(|e| CliError::Config(e.to_string()))?,
+        scopes: ScopeSet::parse("orders:read orders:write").map_err(|e| CliError::Config(e.to_string()))?,
         audiences: settings.audiences.clone(),
         cidrs: vec![],
         max_ttl: Duration::from_secs(3600),
         scope_ttl_caps: Default::default(),
     };
-    let (client, secret) =
-        admin::create_client(backend.store.as_ref(), spec, clock.now(), &mut OsRng).await?;
+    let (client, secret) = admin::create_client(backend.store.as_ref(), spec, clock.now(), &mut OsRng).await?;
     Ok((client.id.to_string(), secret.expose().to_owned()))
 }
 
@@ -247,8 +214,7 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };
@@ -267,13 +233,8 @@ fn request_id() -> String {
 }
 
 fn json_error(status: StatusCode, code: &str, description: &str) -> Response {
-    let mut r = (
-        status,
-        axum::Json(json!({"error": code, "error_description": description})),
-    )
-        .into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut r = (status, axum::Json(json!({"error": code, "error_description": description}))).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -307,35 +268,18 @@ async fn handle(
 
 /// Forwards to the issuer handler as API Gateway would: a lambda_http request with the caller's address
 /// in the request context.
-async fn issuer(
-    app: &DevApp,
-    peer: SocketAddr,
-    rid: &str,
-    req: axum::extract::Request,
-) -> Response {
+async fn issuer(app: &DevApp, peer: SocketAddr, rid: &str, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            "request body too large",
-        );
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "request body too large");
     };
     let mut builder = http::Request::builder().method(parts.method).uri(parts.uri);
     for (k, v) in &parts.headers {
         builder = builder.header(k, v);
     }
-    let body = if bytes.is_empty() {
-        lambda_http::Body::Empty
-    } else {
-        lambda_http::Body::Binary(bytes.to_vec())
-    };
+    let body = if bytes.is_empty() { lambda_http::Body::Empty } else { lambda_http::Body::Binary(bytes.to_vec()) };
     let Ok(lambda_req) = builder.body(body) else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "malformed request",
-        );
+        return json_error(StatusCode::BAD_REQUEST, "invalid_request", "malformed request");
     };
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     ctx.http.source_ip = Some(peer.ip().to_string());
@@ -360,22 +304,11 @@ fn well_known(app: &DevApp, name: &str, method: &Method, headers: &http::HeaderM
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "not_found", "not published"),
         Err(e) => {
             tracing::error!(error = %e, "cannot read published document");
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "try again",
-            );
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again");
         }
     };
     let digest = sha2::Sha256::digest(&file.body);
-    let etag = format!(
-        "\"{}\"",
-        digest
-            .iter()
-            .take(12)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let etag = format!("\"{}\"", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
     let cache = format!("public, max-age={}", file.max_age.as_secs());
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
@@ -389,10 +322,7 @@ fn well_known(app: &DevApp, name: &str, method: &Method, headers: &http::HeaderM
         (StatusCode::OK, file.body).into_response()
     };
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let (Ok(e), Ok(c)) = (HeaderValue::from_str(&etag), HeaderValue::from_str(&cache)) {
         h.insert(header::ETAG, e);
         h.insert(header::CACHE_CONTROL, c);
@@ -409,11 +339,7 @@ async fn api(app: &DevApp, peer: SocketAddr, rid: &str, req: axum::extract::Requ
     let headers: serde_json::Map<String, Value> = req
         .headers()
         .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_owned(), Value::String(v.to_owned())))
-        })
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), Value::String(v.to_owned()))))
         .collect();
     let event = json!({
         "type": "REQUEST",
@@ -439,11 +365,7 @@ async fn api(app: &DevApp, peer: SocketAddr, rid: &str, req: axum::extract::Requ
     });
     match app.authorizer.handle(event).await {
         Err(_) => {
-            let mut r = json_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "a valid bearer token is required",
-            );
+            let mut r = json_error(StatusCode::UNAUTHORIZED, "invalid_token", "a valid bearer token is required");
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer realm="tessera", error="invalid_token""#),
@@ -463,11 +385,7 @@ async fn api(app: &DevApp, peer: SocketAddr, rid: &str, req: axum::extract::Requ
                 .into_response()
         }
         Ok(_) => {
-            let mut r = json_error(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                "the token may not call this route",
-            );
+            let mut r = json_error(StatusCode::FORBIDDEN, "insufficient_scope", "the token may not call this route");
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer realm="tessera", error="insufficient_scope""#),
@@ -479,28 +397,17 @@ async fn api(app: &DevApp, peer: SocketAddr, rid: &str, req: axum::extract::Requ
 
 /// IAM evaluation as API Gateway does it: an explicit Deny wins, then any Allow, else deny.
 fn allows(policy: &Value, arn: &str) -> bool {
-    let statements = policy["policyDocument"]["Statement"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let statements = policy["policyDocument"]["Statement"].as_array().cloned().unwrap_or_default();
     let matches = |s: &Value| {
         let resources = match &s["Resource"] {
             Value::String(r) => vec![r.clone()],
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|r| r.as_str().map(str::to_owned))
-                .collect(),
+            Value::Array(a) => a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect(),
             _ => vec![],
         };
         resources.iter().any(|r| glob_match(r, arn))
     };
-    if statements
-        .iter()
-        .any(|s| s["Effect"] == "Deny" && matches(s))
-    {
+    if statements.iter().any(|s| s["Effect"] == "Deny" && matches(s)) {
         return false;
     }
-    statements
-        .iter()
-        .any(|s| s["Effect"] == "Allow" && matches(s))
+    statements.iter().any(|s| s["Effect"] == "Allow" && matches(s))
 }

@@ -19,13 +19,7 @@ use crate::error::CliError;
 #[command(name = "tessera", version, about, propagate_version = true)]
 struct Cli {
     /// Data dir of the local backend (SQLite store, keys, published documents).
-    #[arg(
-        long,
-        global = true,
-        env = "TESSERA_DATA_DIR",
-        default_value = "./.tessera",
-        value_name = "DIR"
-    )]
+    #[arg(long, global = true, env = "TESSERA_DATA_DIR", default_value = "./.tessera", value_name = "DIR")]
     data_dir: PathBuf,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
@@ -156,12 +150,7 @@ enum KeysCommand {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
@@ -176,10 +165,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -203,50 +189,31 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let ctx = commands::Context::open(&cli.data_dir)?;
             match c {
                 ClientsCommand::Create(a) => {
-                    ctx.create_client(
-                        &out,
-                        &a.name,
-                        &a.scopes,
-                        &a.audiences,
-                        &a.cidrs,
-                        a.max_ttl,
-                        &a.scope_ttl,
-                        a.env,
-                    )
-                    .await
+                    ctx.create_client(&out, &a.name, &a.scopes, &a.audiences, &a.cidrs, a.max_ttl, &a.scope_ttl, a.env)
+                        .await
                 }
                 ClientsCommand::List => ctx.list_clients(&out).await,
                 ClientsCommand::Show { client_id } => ctx.show_client(&out, &client_id).await,
-                ClientsCommand::Disable { client_id } => {
-                    ctx.set_status(&out, &client_id, false).await
-                }
-                ClientsCommand::Enable { client_id } => {
-                    ctx.set_status(&out, &client_id, true).await
-                }
+                ClientsCommand::Disable { client_id } => ctx.set_status(&out, &client_id, false).await,
+                ClientsCommand::Enable { client_id } => ctx.set_status(&out, &client_id, true).await,
                 ClientsCommand::Delete { client_id } => ctx.delete_client(&out, &client_id).await,
-                ClientsCommand::RotateSecret {
-                    client_id,
-                    grace,
-                    env,
-                } => ctx.rotate_secret(&out, &client_id, grace, env).await,
+                ClientsCommand::RotateSecret { client_id, grace, env } => {
+                    ctx.rotate_secret(&out, &client_id, grace, env).await
+                }
             }
         }
         Command::Tokens(t) => {
             let ctx = commands::Context::open(&cli.data_dir)?;
             match t {
                 TokensCommand::Revoke { jti } => ctx.revoke_token(&out, &jti).await,
-                TokensCommand::RevokeClient { client_id } => {
-                    ctx.revoke_client(&out, &client_id).await
-                }
+                TokensCommand::RevokeClient { client_id } => ctx.revoke_client(&out, &client_id).await,
             }
         }
         Command::Keys(k) => {
             let ctx = commands::Context::open(&cli.data_dir)?;
             match k {
                 KeysCommand::List => ctx.list_keys(&out).await,
-                KeysCommand::Rotate { emergency } => {
-                    ctx.rotate_keys(&out, emergency.as_deref()).await
-                }
+                KeysCommand::Rotate { emergency } => ctx.rotate_keys(&out, emergency.as_deref()).await,
             }
         }
     }

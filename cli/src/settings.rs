@@ -51,21 +51,18 @@ impl Settings {
     /// Reads the data dir's settings, or the defaults if the server never ran there.
     pub fn load(dir: &Path) -> Result<Self, CliError> {
         match std::fs::read_to_string(dir.join(FILE)) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| CliError::Config(format!("{}: {e}", dir.join(FILE).display()))),
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|e| CliError::Config(format!("{}: {e}", dir.join(FILE).display())))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(CliError::Config(format!(
-                "cannot read {}: {e}",
-                dir.join(FILE).display()
-            ))),
+            Err(e) => Err(CliError::Config(format!("cannot read {}: {e}", dir.join(FILE).display()))),
         }
     }
 
     /// Writes them (by rename, so the CLI never reads half a file).
     pub fn save(&self, dir: &Path) -> Result<(), CliError> {
         let tmp = dir.join("settings.json.tmp");
-        let text =
-            serde_json::to_string_pretty(self).map_err(|e| CliError::Config(e.to_string()))?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| CliError::Config(e.to_string()))?;
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, dir.join(FILE)))
             .map_err(|e| CliError::Io("writing settings", e))
@@ -82,8 +79,7 @@ impl Settings {
             deletion_window: Duration::from_secs(7 * 86_400),
             algorithm: Algorithm::ES256,
         };
-        p.validate()
-            .map_err(|e| CliError::Config(format!("--rotate-every: {e}")))?;
+        p.validate().map_err(|e| CliError::Config(format!("--rotate-every: {e}")))?;
         Ok(p)
     }
 
@@ -100,10 +96,7 @@ impl Settings {
     /// The discovery metadata.
     #[must_use]
     pub fn metadata(&self) -> Metadata {
-        let jwks = format!(
-            "{}/.well-known/jwks.json",
-            self.issuer.trim_end_matches('/')
-        );
+        let jwks = format!("{}/.well-known/jwks.json", self.issuer.trim_end_matches('/'));
         Metadata::new(&self.issuer, &jwks, vec!["ES256".to_owned()])
     }
 }

@@ -5,18 +5,10 @@ use std::process::Command;
 use tessera_tests::{DevServer, bin};
 
 fn walkthrough() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md");
-    let section = readme
-        .split("## Walk-through")
-        .nth(1)
-        .expect("a Walk-through section");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
+    let section = readme.split("## Walk-through").nth(1).expect("a Walk-through section");
     let block = section.split("```bash\n").nth(1).expect("a bash block");
-    block
-        .split("\n```")
-        .next()
-        .expect("closed block")
-        .to_owned()
+    block.split("\n```").next().expect("closed block").to_owned()
 }
 
 #[test]
@@ -25,11 +17,7 @@ fn the_readme_walkthrough_works_as_written() {
     let server = DevServer::start_in(&work.path().join(".tessera"), &[]);
     let script = walkthrough().replace("http://127.0.0.1:8750", &server.base);
     let bin_dir = bin().parent().expect("bin dir").to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
         .current_dir(work.path())
@@ -39,10 +27,7 @@ fn the_readme_walkthrough_works_as_written() {
         .expect("bash");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "walk-through failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    assert!(out.status.success(), "walk-through failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("hello from the demo API"), "{stdout}");
     assert!(stdout.contains("POST /api/orders: 403"), "{stdout}");
     assert!(stdout.contains("after revoke: 401"), "{stdout}");

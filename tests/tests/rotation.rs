@@ -33,33 +33,16 @@ async fn no_valid_token_fails_while_keys_rotate() {
         kids.insert(kid.clone());
         let exp = claims(&t)["exp"].as_i64().expect("exp");
         live.push((t, kid, exp));
-        let now = i64::try_from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_secs(),
-        )
-        .expect("secs");
+        let now =
+            i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs())
+                .expect("secs");
         live.retain(|(_, _, exp)| *exp > now);
-        let jwks: Value = http()
-            .get(server.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .expect("jwks")
-            .json()
-            .await
-            .expect("json");
-        let published: HashSet<&str> = jwks["keys"]
-            .as_array()
-            .expect("keys")
-            .iter()
-            .filter_map(|k| k["kid"].as_str())
-            .collect();
+        let jwks: Value =
+            http().get(server.url("/.well-known/jwks.json")).send().await.expect("jwks").json().await.expect("json");
+        let published: HashSet<&str> =
+            jwks["keys"].as_array().expect("keys").iter().filter_map(|k| k["kid"].as_str()).collect();
         for (token, kid, _) in &live {
-            assert!(
-                published.contains(kid.as_str()),
-                "live token's kid {kid} missing from the JWKS"
-            );
+            assert!(published.contains(kid.as_str()), "live token's kid {kid} missing from the JWKS");
             assert_eq!(
                 call(&server, "GET", "/api/orders/1", token).await,
                 200,
@@ -69,26 +52,10 @@ async fn no_valid_token_fails_while_keys_rotate() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        kids.len() >= 4,
-        "expected several rotations, saw {} signing keys",
-        kids.len()
-    );
+    assert!(kids.len() >= 4, "expected several rotations, saw {} signing keys", kids.len());
     assert!(calls > 100, "{calls} calls");
     let keys = cli_json(&server.dir, &["keys", "list"]);
-    let statuses: Vec<&str> = keys
-        .as_array()
-        .expect("keys")
-        .iter()
-        .filter_map(|k| k["status"].as_str())
-        .collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == "active").count(),
-        1,
-        "exactly one signing key: {statuses:?}"
-    );
-    assert!(
-        statuses.contains(&"retired"),
-        "old keys retire: {statuses:?}"
-    );
+    let statuses: Vec<&str> = keys.as_array().expect("keys").iter().filter_map(|k| k["status"].as_str()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "active").count(), 1, "exactly one signing key: {statuses:?}");
+    assert!(statuses.contains(&"retired"), "old keys retire: {statuses:?}");
 }

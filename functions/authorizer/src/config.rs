@@ -45,19 +45,11 @@ impl AuthorizerConfig {
     /// Reads `TESSERA_*` variables through `lookup` (the environment, in `main`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |name: &'static str| {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(ConfigError {
-                    name,
-                    problem: "is required".to_owned(),
-                })
+            lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError { name, problem: "is required".to_owned() })
         };
         let duration = |name: &'static str, default: &str| {
             let v = lookup(name).unwrap_or_else(|| default.to_owned());
-            humantime::parse_duration(v.trim()).map_err(|e| ConfigError {
-                name,
-                problem: format!("{v:?}: {e}"),
-            })
+            humantime::parse_duration(v.trim()).map_err(|e| ConfigError { name, problem: format!("{v:?}: {e}") })
         };
         let issuer = required("TESSERA_ISSUER")?;
         let audiences: Vec<String> = required("TESSERA_AUDIENCES")?
@@ -67,29 +59,17 @@ impl AuthorizerConfig {
             .map(str::to_owned)
             .collect();
         let leeway = duration("TESSERA_LEEWAY", "30s")?;
-        let verifier = VerifierConfig::new(issuer, audiences, leeway).map_err(|e| ConfigError {
-            name: "TESSERA_AUDIENCES/TESSERA_LEEWAY",
-            problem: e.to_string(),
-        })?;
+        let verifier = VerifierConfig::new(issuer, audiences, leeway)
+            .map_err(|e| ConfigError { name: "TESSERA_AUDIENCES/TESSERA_LEEWAY", problem: e.to_string() })?;
         // Routes arrive as one variable: lines separated by newlines or `;`.
         let routes = match lookup("TESSERA_ROUTES") {
-            Some(text) => {
-                RoutePolicy::parse(&text.replace(';', "\n")).map_err(|e| ConfigError {
-                    name: "TESSERA_ROUTES",
-                    problem: e.to_string(),
-                })?
-            }
+            Some(text) => RoutePolicy::parse(&text.replace(';', "\n"))
+                .map_err(|e| ConfigError { name: "TESSERA_ROUTES", problem: e.to_string() })?,
             None => {
-                return Err(ConfigError {
-                    name: "TESSERA_ROUTES",
-                    problem: "is required".to_owned(),
-                });
+                return Err(ConfigError { name: "TESSERA_ROUTES", problem: "is required".to_owned() });
             }
         };
-        let http_api = match lookup("TESSERA_HTTP_API_RESPONSE")
-            .as_deref()
-            .map(str::trim)
-        {
+        let http_api = match lookup("TESSERA_HTTP_API_RESPONSE").as_deref().map(str::trim) {
             None | Some("simple") => HttpApiResponse::Simple,
             Some("iam") => HttpApiResponse::Iam,
             Some(other) => {
@@ -119,10 +99,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |k| m.get(k).cloned()
     }
 

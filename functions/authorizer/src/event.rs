@@ -53,8 +53,7 @@ fn bearer(value: Option<&str>) -> Option<String> {
     }
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
-        .then(|| token.to_owned())
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ')).then(|| token.to_owned())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -90,15 +89,11 @@ impl AuthorizerEvent {
     pub fn parse(v: Value) -> Result<Self, EventError> {
         let err = |e: serde_json::Error| EventError(e.to_string());
         if v.get("version").and_then(Value::as_str) == Some("2.0") {
-            return serde_json::from_value(v)
-                .map(|e| Self::HttpV2(Box::new(e)))
-                .map_err(err);
+            return serde_json::from_value(v).map(|e| Self::HttpV2(Box::new(e))).map_err(err);
         }
         match v.get("type").and_then(Value::as_str) {
             Some("TOKEN") => serde_json::from_value(v).map(Self::Token).map_err(err),
-            Some("REQUEST") => serde_json::from_value(v)
-                .map(|e| Self::Request(Box::new(e)))
-                .map_err(err),
+            Some("REQUEST") => serde_json::from_value(v).map(|e| Self::Request(Box::new(e))).map_err(err),
             other => Err(EventError(format!("unknown type {other:?}"))),
         }
     }
@@ -124,16 +119,9 @@ impl AuthorizerEvent {
                 let (arn_method, arn_path) = from_arn(&arn);
                 Facts {
                     token: bearer(header(&e.headers, "authorization")),
-                    method: e
-                        .http_method
-                        .as_ref()
-                        .map_or(arn_method, |m| m.as_str().to_owned()),
+                    method: e.http_method.as_ref().map_or(arn_method, |m| m.as_str().to_owned()),
                     path: e.path.clone().unwrap_or(arn_path),
-                    source_ip: ip(e
-                        .request_context
-                        .identity
-                        .as_ref()
-                        .and_then(|i| i.source_ip.as_deref())),
+                    source_ip: ip(e.request_context.identity.as_ref().and_then(|i| i.source_ip.as_deref())),
                     method_arn: arn,
                     request_id: e.request_context.request_id.clone(),
                 }
@@ -141,23 +129,12 @@ impl AuthorizerEvent {
             Self::HttpV2(e) => {
                 let arn = e.route_arn.clone().unwrap_or_default();
                 let ctx = &e.request_context;
-                let token = bearer(header(&e.headers, "authorization")).or_else(|| {
-                    bearer(
-                        e.identity_source
-                            .as_ref()
-                            .and_then(|s| s.first())
-                            .map(String::as_str),
-                    )
-                });
+                let token = bearer(header(&e.headers, "authorization"))
+                    .or_else(|| bearer(e.identity_source.as_ref().and_then(|s| s.first()).map(String::as_str)));
                 Facts {
                     token,
                     method: ctx.http.method.as_str().to_owned(),
-                    path: ctx
-                        .http
-                        .path
-                        .clone()
-                        .or_else(|| e.raw_path.clone())
-                        .unwrap_or_default(),
+                    path: ctx.http.path.clone().or_else(|| e.raw_path.clone()).unwrap_or_default(),
                     source_ip: ip(ctx.http.source_ip.as_deref()),
                     method_arn: arn,
                     request_id: ctx.request_id.clone(),
@@ -184,27 +161,15 @@ mod tests {
     #[test]
     fn method_arns_split_into_prefix_method_and_path() {
         let arn = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/api/orders/1";
-        assert_eq!(
-            arn_prefix(arn),
-            "arn:aws:execute-api:us-east-1:123456789012:abc123/prod"
-        );
-        assert_eq!(
-            from_arn(arn),
-            ("GET".to_owned(), "/api/orders/1".to_owned())
-        );
-        assert_eq!(
-            from_arn("arn:x:api/stage/POST/"),
-            ("POST".to_owned(), "/".to_owned())
-        );
+        assert_eq!(arn_prefix(arn), "arn:aws:execute-api:us-east-1:123456789012:abc123/prod");
+        assert_eq!(from_arn(arn), ("GET".to_owned(), "/api/orders/1".to_owned()));
+        assert_eq!(from_arn("arn:x:api/stage/POST/"), ("POST".to_owned(), "/".to_owned()));
     }
 
     #[test]
     fn unknown_shapes_are_refused() {
         assert!(AuthorizerEvent::parse(serde_json::json!({"type": "COOKIE"})).is_err());
         assert!(AuthorizerEvent::parse(serde_json::json!([1, 2])).is_err());
-        assert!(
-            AuthorizerEvent::parse(serde_json::json!({"version": "2.0"})).is_err(),
-            "v2 without requestContext"
-        );
+        assert!(AuthorizerEvent::parse(serde_json::json!({"version": "2.0"})).is_err(), "v2 without requestContext");
     }
 }

@@ -44,9 +44,7 @@ pub struct Authorizer {
 
 impl std::fmt::Debug for Authorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authorizer")
-            .field("routes", &self.routes)
-            .finish_non_exhaustive()
+        f.debug_struct("Authorizer").field("routes", &self.routes).finish_non_exhaustive()
     }
 }
 
@@ -77,11 +75,7 @@ impl Decision {
 impl Authorizer {
     /// Builds the authorizer around a state that is already loaded.
     #[must_use]
-    pub fn new(
-        config: &AuthorizerConfig,
-        state: Arc<VerifierState>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(config: &AuthorizerConfig, state: Arc<VerifierState>, clock: Arc<dyn Clock>) -> Self {
         Self {
             verifier: Verifier::new(config.verifier.clone()),
             routes: config.routes.clone(),
@@ -98,33 +92,17 @@ impl Authorizer {
     }
 
     /// Decides one request. Pure CPU unless the state is stale or the kid is unknown.
-    pub async fn decide(
-        &self,
-        token: &str,
-        method: &str,
-        path: &str,
-        source_ip: Option<IpAddr>,
-    ) -> Decision {
+    pub async fn decide(&self, token: &str, method: &str, path: &str, source_ip: Option<IpAddr>) -> Decision {
         if self.state.ensure_fresh().await.is_err() {
             // Fail closed: without a fresh revocation view no token is accepted.
             return Decision::Unauthorized("state_unavailable");
         }
         let now = self.clock.now();
         let mut snapshot = self.state.snapshot();
-        let mut result =
-            self.verifier
-                .authenticate(token, &snapshot.ring, &snapshot.revoked, source_ip, now);
-        if result.as_ref().err() == Some(&Reject::UnknownKid)
-            && self.state.reload_for_unknown_kid().await
-        {
+        let mut result = self.verifier.authenticate(token, &snapshot.ring, &snapshot.revoked, source_ip, now);
+        if result.as_ref().err() == Some(&Reject::UnknownKid) && self.state.reload_for_unknown_kid().await {
             snapshot = self.state.snapshot();
-            result = self.verifier.authenticate(
-                token,
-                &snapshot.ring,
-                &snapshot.revoked,
-                source_ip,
-                now,
-            );
+            result = self.verifier.authenticate(token, &snapshot.ring, &snapshot.revoked, source_ip, now);
         }
         match result {
             Err(r) if r.outcome() == Outcome::Forbidden => Decision::Deny(None, r),
@@ -149,10 +127,7 @@ impl Authorizer {
         };
         let facts = event.facts();
         let decision = match facts.token.as_deref() {
-            Some(token) => {
-                self.decide(token, &facts.method, &facts.path, facts.source_ip)
-                    .await
-            }
+            Some(token) => self.decide(token, &facts.method, &facts.path, facts.source_ip).await,
             None => Decision::Unauthorized(Reject::MissingToken.as_str()),
         };
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -187,19 +162,11 @@ impl Authorizer {
 
     /// Shapes the response. The IAM policy is cache-safe: it allows every route the token's scopes allow
     /// and nothing else, so a policy API Gateway caches for this token is right for any route.
-    fn respond(
-        &self,
-        event: &AuthorizerEvent,
-        method_arn: &str,
-        verified: Option<&Verified>,
-    ) -> Value {
+    fn respond(&self, event: &AuthorizerEvent, method_arn: &str, verified: Option<&Verified>) -> Value {
         let allowed: Vec<String> = match verified {
             Some(v) => {
                 let prefix = event::arn_prefix(method_arn);
-                self.routes
-                    .allowed(&v.claims.scope)
-                    .map(|r| r.method_arn(prefix))
-                    .collect()
+                self.routes.allowed(&v.claims.scope).map(|r| r.method_arn(prefix)).collect()
             }
             None => vec![],
         };
@@ -213,9 +180,7 @@ impl Authorizer {
                 })
             },
         );
-        let covered = allowed
-            .iter()
-            .any(|arn| tessera_core::policy::glob_match(arn, method_arn));
+        let covered = allowed.iter().any(|arn| tessera_core::policy::glob_match(arn, method_arn));
         if let (AuthorizerEvent::HttpV2(_), HttpApiResponse::Simple) = (event, self.http_api) {
             let mut r = ApiGatewayV2CustomAuthorizerSimpleResponse::<Value>::default();
             r.is_authorized = covered;
@@ -227,18 +192,12 @@ impl Authorizer {
             statements.push(statement(IamPolicyEffect::Allow, allowed));
         }
         if !covered {
-            statements.push(statement(
-                IamPolicyEffect::Deny,
-                vec![method_arn.to_owned()],
-            ));
+            statements.push(statement(IamPolicyEffect::Deny, vec![method_arn.to_owned()]));
         }
         let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
         policy.version = Some("2012-10-17".to_owned());
         policy.statement = statements;
-        let principal = verified.map_or_else(
-            || "anonymous".to_owned(),
-            |v| v.claims.client_id.to_string(),
-        );
+        let principal = verified.map_or_else(|| "anonymous".to_owned(), |v| v.claims.client_id.to_string());
         let out = if let AuthorizerEvent::HttpV2(_) = event {
             let mut r = ApiGatewayV2CustomAuthorizerIamPolicyResponse::<Value>::default();
             r.principal_id = Some(principal);

@@ -10,13 +10,9 @@ use tessera_core::time::SystemClock;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let config = AuthorizerConfig::from_lookup(|k| std::env::var(k).ok())?;
-    let dir = std::env::var("TESSERA_DATA_DIR")
-        .map_err(|_| "configuration TESSERA_DATA_DIR: is required")?;
+    let dir = std::env::var("TESSERA_DATA_DIR").map_err(|_| "configuration TESSERA_DATA_DIR: is required")?;
     let data = tessera_local::DataDir::open(&dir)?;
     let store = Arc::new(tessera_local::SqliteStore::open(&data.database())?);
     let clock = Arc::new(SystemClock);

@@ -44,9 +44,7 @@ pub struct VerifierState {
 
 impl std::fmt::Debug for VerifierState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifierState")
-            .field("freshness", &self.freshness)
-            .finish_non_exhaustive()
+        f.debug_struct("VerifierState").field("freshness", &self.freshness).finish_non_exhaustive()
     }
 }
 
@@ -76,9 +74,7 @@ impl VerifierState {
     /// The current view.
     #[must_use]
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.current
-            .read()
-            .map_or_else(|p| Arc::clone(&p.into_inner()), |g| Arc::clone(&g))
+        self.current.read().map_or_else(|p| Arc::clone(&p.into_inner()), |g| Arc::clone(&g))
     }
 
     /// How many store reads the state has made: the hot path must not move this.
@@ -94,10 +90,7 @@ impl VerifierState {
         let started = Instant::now();
         self.store_reads.fetch_add(2, Ordering::Relaxed);
         let keys = self.keys.list_keys().await?;
-        let delta = self
-            .revocations
-            .revocations_since(cursor.as_ref(), self.clock.now())
-            .await?;
+        let delta = self.revocations.revocations_since(cursor.as_ref(), self.clock.now()).await?;
         let mut ring = KeyRing::new();
         for k in keys.iter().filter(|k| k.status.is_published()) {
             match k.public_key() {
@@ -125,11 +118,7 @@ impl VerifierState {
 
     /// Refreshes first if the view is older than the staleness bound.
     pub async fn ensure_fresh(&self) -> PortResult<()> {
-        let age = self
-            .refreshed_at
-            .lock()
-            .map(|at| at.elapsed())
-            .unwrap_or(Duration::MAX);
+        let age = self.refreshed_at.lock().map(|at| at.elapsed()).unwrap_or(Duration::MAX);
         if age <= self.freshness.max_staleness {
             return Ok(());
         }

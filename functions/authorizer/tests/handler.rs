@@ -51,57 +51,27 @@ async fn world() -> World {
         Arc::new(DirPublisher::new(&dir.path().join("public"))),
         store.clone(),
         policy,
-        Metadata::new(
-            ISS,
-            "https://issuer.test/.well-known/jwks.json",
-            vec!["ES256".into()],
-        ),
+        Metadata::new(ISS, "https://issuer.test/.well-known/jwks.json", vec!["ES256".into()]),
     );
-    rotator
-        .step(SystemClock.now(), false)
-        .await
-        .expect("bootstrap keys");
-    let settings = IssuerSettings {
-        issuer: ISS.into(),
-        token_ttl: Duration::from_secs(300),
-        leeway: Duration::from_secs(30),
-    };
-    let issuer = Issuer::new(
-        settings,
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        keys,
-        store.clone(),
-        store.clone(),
-    );
+    rotator.step(SystemClock.now(), false).await.expect("bootstrap keys");
+    let settings =
+        IssuerSettings { issuer: ISS.into(), token_ttl: Duration::from_secs(300), leeway: Duration::from_secs(30) };
+    let issuer = Issuer::new(settings, store.clone(), store.clone(), store.clone(), keys, store.clone(), store.clone());
     // A staleness bound far beyond the test: every decision below must be served from memory.
     let freshness = Freshness {
         max_staleness: Duration::from_secs(3600),
         unknown_kid_reload: Duration::from_secs(3600),
         leeway: Duration::from_secs(30),
     };
-    let state = VerifierState::load(
-        store.clone(),
-        store.clone(),
-        Arc::new(SystemClock),
-        freshness,
-    )
-    .await
-    .expect("state");
-    World {
-        _dir: dir,
-        store,
-        issuer,
-        state,
-    }
+    let state =
+        VerifierState::load(store.clone(), store.clone(), Arc::new(SystemClock), freshness).await.expect("state");
+    World { _dir: dir, store, issuer, state }
 }
 
 impl World {
     fn authorizer(&self, http_api: HttpApiResponse) -> Authorizer {
         let config = AuthorizerConfig {
-            verifier: VerifierConfig::new(ISS, vec![AUD.into()], Duration::from_secs(30))
-                .expect("verifier"),
+            verifier: VerifierConfig::new(ISS, vec![AUD.into()], Duration::from_secs(30)).expect("verifier"),
             routes: RoutePolicy::demo(),
             http_api,
             refresh_every: Duration::from_secs(3600),
@@ -119,27 +89,14 @@ impl World {
             name: "svc".into(),
             scopes: ScopeSet::parse(scopes).expect("scopes"),
             audiences: vec![AUD.into()],
-            cidrs: cidrs
-                .split(',')
-                .filter(|c| !c.is_empty())
-                .map(|c| c.parse().expect("cidr"))
-                .collect(),
+            cidrs: cidrs.split(',').filter(|c| !c.is_empty()).map(|c| c.parse().expect("cidr")).collect(),
             max_ttl: Duration::from_secs(300),
             scope_ttl_caps: Default::default(),
         };
         let (client, _) =
-            admin::create_client(self.store.as_ref(), spec, SystemClock.now(), &mut OsRng)
-                .await
-                .expect("client");
-        let req = TokenRequest {
-            source_ip: Some("10.1.2.3".parse().expect("ip")),
-            ..Default::default()
-        };
-        let t = self
-            .issuer
-            .issue(&client, &req, SystemClock.now(), &mut OsRng)
-            .await
-            .expect("issue");
+            admin::create_client(self.store.as_ref(), spec, SystemClock.now(), &mut OsRng).await.expect("client");
+        let req = TokenRequest { source_ip: Some("10.1.2.3".parse().expect("ip")), ..Default::default() };
+        let t = self.issuer.issue(&client, &req, SystemClock.now(), &mut OsRng).await.expect("issue");
         (t.access_token, t.jti.to_string())
     }
 }
@@ -176,53 +133,23 @@ async fn rest_request_events_get_cache_safe_policies() {
     let a = w.authorizer(HttpApiResponse::Simple);
     let (token, jti) = w.token("orders:read", "").await;
 
-    let allow = a
-        .handle(rest_request(&token, "GET", "/api/orders/7", "10.0.0.1"))
-        .await
-        .expect("allow");
+    let allow = a.handle(rest_request(&token, "GET", "/api/orders/7", "10.0.0.1")).await.expect("allow");
     assert_eq!(allow["context"]["jti"], json!(jti));
     assert_eq!(allow["context"]["scope"], json!("orders:read"));
     // Exactly the routes orders:read opens, so a cached policy opens nothing else.
     assert_eq!(
         statements(&allow, "Allow"),
-        vec![
-            format!("{PREFIX}/GET/api/orders/*"),
-            format!("{PREFIX}/GET/api/orders")
-        ]
+        vec![format!("{PREFIX}/GET/api/orders/*"), format!("{PREFIX}/GET/api/orders")]
     );
     assert!(statements(&allow, "Deny").is_empty());
 
-    let deny = a
-        .handle(rest_request(&token, "POST", "/api/orders", "10.0.0.1"))
-        .await
-        .expect("deny is a policy");
-    assert_eq!(
-        statements(&deny, "Deny"),
-        vec![format!("{PREFIX}/POST/api/orders")]
-    );
-    assert!(
-        !statements(&deny, "Allow")
-            .iter()
-            .any(|r| r.contains("POST")),
-        "no Allow for the denied route"
-    );
+    let deny = a.handle(rest_request(&token, "POST", "/api/orders", "10.0.0.1")).await.expect("deny is a policy");
+    assert_eq!(statements(&deny, "Deny"), vec![format!("{PREFIX}/POST/api/orders")]);
+    assert!(!statements(&deny, "Allow").iter().any(|r| r.contains("POST")), "no Allow for the denied route");
 
-    assert!(
-        a.handle(rest_request(
-            "not-a-token",
-            "GET",
-            "/api/orders/7",
-            "10.0.0.1"
-        ))
-        .await
-        .is_err(),
-        "401"
-    );
+    assert!(a.handle(rest_request("not-a-token", "GET", "/api/orders/7", "10.0.0.1")).await.is_err(), "401");
     let mut no_header = rest_request(&token, "GET", "/api/orders/7", "10.0.0.1");
-    no_header["headers"]
-        .as_object_mut()
-        .expect("headers")
-        .remove("Authorization");
+    no_header["headers"].as_object_mut().expect("headers").remove("Authorization");
     assert!(a.handle(no_header).await.is_err(), "401 without a token");
 }
 
@@ -235,16 +162,10 @@ async fn rest_token_events_read_method_and_path_from_the_arn() {
     e["authorizationToken"] = json!(format!("Bearer {token}"));
     e["methodArn"] = json!(format!("{PREFIX}/POST/api/orders"));
     let allow = a.handle(e.clone()).await.expect("allow");
-    assert_eq!(
-        statements(&allow, "Allow"),
-        vec![format!("{PREFIX}/POST/api/orders")]
-    );
+    assert_eq!(statements(&allow, "Allow"), vec![format!("{PREFIX}/POST/api/orders")]);
     e["methodArn"] = json!(format!("{PREFIX}/GET/api/orders/1"));
     let deny = a.handle(e.clone()).await.expect("policy");
-    assert_eq!(
-        statements(&deny, "Deny"),
-        vec![format!("{PREFIX}/GET/api/orders/1")]
-    );
+    assert_eq!(statements(&deny, "Deny"), vec![format!("{PREFIX}/GET/api/orders/1")]);
     // TOKEN events carry no source address: an IP-restricted token is refused there (fail closed).
     let (restricted, _) = w.token("orders:write", "10.0.0.0/8").await;
     e["authorizationToken"] = json!(format!("Bearer {restricted}"));
@@ -267,11 +188,7 @@ async fn http_api_v2_events_get_simple_or_iam_responses() {
     let simple = w.authorizer(HttpApiResponse::Simple);
     let r = simple.handle(e.clone()).await.expect("simple");
     assert_eq!(r["isAuthorized"], json!(true));
-    assert!(
-        r["context"]["client_id"]
-            .as_str()
-            .is_some_and(|c| c.starts_with("tsc_"))
-    );
+    assert!(r["context"]["client_id"].as_str().is_some_and(|c| c.starts_with("tsc_")));
     e["requestContext"]["http"]["sourceIp"] = json!("192.0.2.7");
     assert_eq!(
         simple.handle(e.clone()).await.expect("simple")["isAuthorized"],
@@ -279,18 +196,10 @@ async fn http_api_v2_events_get_simple_or_iam_responses() {
         "outside the client's CIDRs"
     );
     e["headers"]["authorization"] = json!("Bearer garbage");
-    assert_eq!(
-        simple.handle(e.clone()).await.expect("simple")["isAuthorized"],
-        json!(false),
-        "HTTP APIs get no 500"
-    );
+    assert_eq!(simple.handle(e.clone()).await.expect("simple")["isAuthorized"], json!(false), "HTTP APIs get no 500");
     e["headers"]["authorization"] = json!(format!("Bearer {token}"));
     e["requestContext"]["http"]["sourceIp"] = json!("10.9.9.9");
-    let iam = w
-        .authorizer(HttpApiResponse::Iam)
-        .handle(e)
-        .await
-        .expect("iam");
+    let iam = w.authorizer(HttpApiResponse::Iam).handle(e).await.expect("iam");
     assert_eq!(statements(&iam, "Allow").len(), 2);
 }
 
@@ -319,34 +228,21 @@ async fn decisions_do_no_store_io_and_revocations_arrive_by_refresh() {
         let p = a.handle(event.clone()).await.expect("allow");
         assert_eq!(statements(&p, "Deny").len(), 0);
     }
-    assert_eq!(
-        w.state.store_reads(),
-        before,
-        "10,000 decisions, zero store reads"
-    );
+    assert_eq!(w.state.store_reads(), before, "10,000 decisions, zero store reads");
 
     let client = tessera_core::ClientId::parse(
-        a.handle(event.clone()).await.expect("allow")["context"]["client_id"]
-            .as_str()
-            .expect("id"),
+        a.handle(event.clone()).await.expect("allow")["context"]["client_id"].as_str().expect("id"),
     )
     .expect("id");
     let jti = tessera_core::Jti::parse(&jti).expect("jti");
     w.store
         .revoke(
-            &Revocation::Token {
-                jti,
-                client_id: client,
-                expires_at: SystemClock.now().plus(Duration::from_secs(300)),
-            },
+            &Revocation::Token { jti, client_id: client, expires_at: SystemClock.now().plus(Duration::from_secs(300)) },
             SystemClock.now(),
         )
         .await
         .expect("revoke");
-    assert!(
-        a.handle(event.clone()).await.is_ok(),
-        "not seen before the refresh"
-    );
+    assert!(a.handle(event.clone()).await.is_ok(), "not seen before the refresh");
     w.state.refresh().await.expect("refresh");
     assert!(a.handle(event).await.is_err(), "refused after the refresh");
 }
@@ -362,15 +258,7 @@ async fn unknown_kids_reload_at_most_once_per_interval() {
     let bogus = parts.join(".");
     let before = w.state.store_reads();
     for _ in 0..1000 {
-        assert!(
-            a.handle(rest_request(&bogus, "GET", "/api/orders/1", "10.0.0.1"))
-                .await
-                .is_err()
-        );
+        assert!(a.handle(rest_request(&bogus, "GET", "/api/orders/1", "10.0.0.1")).await.is_err());
     }
-    assert_eq!(
-        w.state.store_reads() - before,
-        2,
-        "one reload (keys + revocations) for a thousand bogus kids"
-    );
+    assert_eq!(w.state.store_reads() - before, 2, "one reload (keys + revocations) for a thousand bogus kids");
 }

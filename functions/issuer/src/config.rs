@@ -30,37 +30,19 @@ impl IssuerConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let issuer = lookup("TESSERA_ISSUER")
             .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError {
-                name: "TESSERA_ISSUER",
-                problem: "is required".to_owned(),
-            })?;
+            .ok_or(ConfigError { name: "TESSERA_ISSUER", problem: "is required".to_owned() })?;
         let duration = |name: &'static str, default: &str| {
             let v = lookup(name).unwrap_or_else(|| default.to_owned());
-            humantime::parse_duration(v.trim()).map_err(|e| ConfigError {
-                name,
-                problem: format!("{v:?}: {e}"),
-            })
+            humantime::parse_duration(v.trim()).map_err(|e| ConfigError { name, problem: format!("{v:?}: {e}") })
         };
         let token_ttl = duration("TESSERA_TOKEN_TTL", "15m")?;
         if token_ttl.is_zero() || token_ttl > MAX_TOKEN_TTL {
-            return Err(ConfigError {
-                name: "TESSERA_TOKEN_TTL",
-                problem: "must be between 1s and 24h".to_owned(),
-            });
+            return Err(ConfigError { name: "TESSERA_TOKEN_TTL", problem: "must be between 1s and 24h".to_owned() });
         }
         let leeway = duration("TESSERA_LEEWAY", "30s")?;
         if leeway > MAX_LEEWAY {
-            return Err(ConfigError {
-                name: "TESSERA_LEEWAY",
-                problem: "must be at most 5m".to_owned(),
-            });
+            return Err(ConfigError { name: "TESSERA_LEEWAY", problem: "must be at most 5m".to_owned() });
         }
-        Ok(Self {
-            settings: IssuerSettings {
-                issuer,
-                token_ttl,
-                leeway,
-            },
-        })
+        Ok(Self { settings: IssuerSettings { issuer, token_ttl, leeway } })
     }
 }

@@ -22,13 +22,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            description: description.into(),
-            retry_after: None,
-            basic_challenge: false,
-        }
+        Self { status, code, description: description.into(), retry_after: None, basic_challenge: false }
     }
 
     /// `invalid_request` (400).
@@ -40,11 +34,7 @@ impl OAuthError {
     /// `invalid_client` (401, with a Basic challenge, RFC 6749 §5.2).
     #[must_use]
     pub fn invalid_client() -> Self {
-        let mut e = Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client authentication failed",
-        );
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
         e.basic_challenge = true;
         e
     }
@@ -58,11 +48,7 @@ impl OAuthError {
     /// `unsupported_grant_type` (400).
     #[must_use]
     pub fn unsupported_grant_type() -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "only client_credentials is supported",
-        )
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", "only client_credentials is supported")
     }
 
     /// An unknown path (404), in the same JSON shape.
@@ -74,11 +60,7 @@ impl OAuthError {
     /// A wrong method (405).
     #[must_use]
     pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request",
-            "use POST",
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "use POST")
     }
 
     /// The HTTP status.
@@ -92,34 +74,23 @@ impl OAuthError {
     pub fn from_issue(e: IssueError) -> Self {
         match e {
             IssueError::InvalidClient => Self::invalid_client(),
-            IssueError::NotYourToken => Self::new(
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                "the token was not issued to this client",
-            ),
+            IssueError::NotYourToken => {
+                Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", "the token was not issued to this client")
+            }
             IssueError::Grant(g) => match g {
                 GrantError::Disabled => Self::invalid_client(),
-                GrantError::ScopeNotAllowed(_) | GrantError::NoScope => {
-                    Self::invalid_scope(&g.to_string())
+                GrantError::ScopeNotAllowed(_) | GrantError::NoScope => Self::invalid_scope(&g.to_string()),
+                GrantError::InvalidTarget(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_target", g.to_string()),
+                GrantError::AddressNotAllowed => {
+                    Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", g.to_string())
                 }
-                GrantError::InvalidTarget(_) => {
-                    Self::new(StatusCode::BAD_REQUEST, "invalid_target", g.to_string())
-                }
-                GrantError::AddressNotAllowed => Self::new(
-                    StatusCode::BAD_REQUEST,
-                    "unauthorized_client",
-                    g.to_string(),
-                ),
                 _ => Self::new(StatusCode::BAD_REQUEST, "invalid_request", g.to_string()),
             },
             IssueError::NoSigningKey => {
                 tracing::error!("no active signing key: has the rotator run?");
                 Self::unavailable(Duration::from_secs(5))
             }
-            IssueError::Backend(PortError::Throttled {
-                retry_after,
-                source,
-            }) => {
+            IssueError::Backend(PortError::Throttled { retry_after, source }) => {
                 tracing::warn!(error = %source, "backend throttled");
                 let mut e = Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -131,11 +102,7 @@ impl OAuthError {
             }
             IssueError::Backend(PortError::Corrupt(what)) => {
                 tracing::error!(error = %what, "stored data is invalid");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "internal error",
-                )
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
             }
             IssueError::Backend(other) => {
                 tracing::error!(error = %other, source = ?std::error::Error::source(&other), "backend failure");
@@ -147,11 +114,7 @@ impl OAuthError {
             }
             other => {
                 tracing::error!(error = %other, "issuer failure");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "internal error",
-                )
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
             }
         }
     }

@@ -23,17 +23,9 @@ impl Form {
             .headers()
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
         if content_type.as_deref() != Some("application/x-www-form-urlencoded") {
-            return Err(OAuthError::invalid_request(
-                "Content-Type must be application/x-www-form-urlencoded",
-            ));
+            return Err(OAuthError::invalid_request("Content-Type must be application/x-www-form-urlencoded"));
         }
         let bytes: &[u8] = match req.body() {
             Body::Empty => &[],
@@ -53,45 +45,30 @@ impl Form {
         if std::str::from_utf8(bytes).is_err() {
             return Err(OAuthError::invalid_request("request body is not UTF-8"));
         }
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(bytes)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         if pairs.len() > MAX_PARAMS {
             return Err(OAuthError::invalid_request("too many parameters"));
         }
-        if pairs
-            .iter()
-            .any(|(k, v)| k.chars().chain(v.chars()).any(|c| c.is_control()))
-        {
-            return Err(OAuthError::invalid_request(
-                "parameters may not contain control characters",
-            ));
+        if pairs.iter().any(|(k, v)| k.chars().chain(v.chars()).any(|c| c.is_control())) {
+            return Err(OAuthError::invalid_request("parameters may not contain control characters"));
         }
         Ok(Self { pairs })
     }
 
     /// A parameter that may appear at most once (RFC 6749 §3.2). Empty values count as absent.
     pub fn single(&self, name: &str) -> Result<Option<&str>, OAuthError> {
-        let mut values = self
-            .pairs
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str());
+        let mut values = self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let first = values.next();
         if values.next().is_some() {
-            return Err(OAuthError::invalid_request(&format!(
-                "{name} must not be repeated"
-            )));
+            return Err(OAuthError::invalid_request(&format!("{name} must not be repeated")));
         }
         Ok(first.filter(|v| !v.is_empty()))
     }
 
     /// Every value of a repeatable parameter.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.pairs
-            .iter()
-            .filter(move |(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().filter(move |(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
     }
 }
 
@@ -105,18 +82,13 @@ pub struct ClientCredentials {
 
 impl std::fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
+        f.debug_struct("ClientCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
     }
 }
 
 fn percent_decode(s: &str) -> Option<String> {
     // Basic credentials are form-url-encoded before base64 (RFC 6749 §2.3.1).
-    let decoded: String = url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()?
-        .1
-        .into_owned();
+    let decoded: String = url::form_urlencoded::parse(format!("x={s}").as_bytes()).next()?.1.into_owned();
     Some(decoded)
 }
 
@@ -129,15 +101,10 @@ impl ClientCredentials {
         match header {
             Some(value) => {
                 if body_secret.is_some() {
-                    return Err(OAuthError::invalid_request(
-                        "use one client authentication method, not two",
-                    ));
+                    return Err(OAuthError::invalid_request("use one client authentication method, not two"));
                 }
                 let value = value.to_str().map_err(|_| OAuthError::invalid_client())?;
-                let (scheme, b64) = value
-                    .trim()
-                    .split_once(' ')
-                    .ok_or_else(OAuthError::invalid_client)?;
+                let (scheme, b64) = value.trim().split_once(' ').ok_or_else(OAuthError::invalid_client)?;
                 if !scheme.eq_ignore_ascii_case("basic") {
                     return Err(OAuthError::invalid_client());
                 }
@@ -145,9 +112,7 @@ impl ClientCredentials {
                     .decode(b64.trim())
                     .map_err(|_| OAuthError::invalid_client())?;
                 let text = String::from_utf8(raw).map_err(|_| OAuthError::invalid_client())?;
-                let (id, secret) = text
-                    .split_once(':')
-                    .ok_or_else(OAuthError::invalid_client)?;
+                let (id, secret) = text.split_once(':').ok_or_else(OAuthError::invalid_client)?;
                 let (id, secret) = (
                     percent_decode(id).ok_or_else(OAuthError::invalid_client)?,
                     percent_decode(secret).ok_or_else(OAuthError::invalid_client)?,
@@ -157,16 +122,10 @@ impl ClientCredentials {
                         "client_id in the body differs from the Authorization header",
                     ));
                 }
-                Ok(Self {
-                    client_id: id,
-                    secret,
-                })
+                Ok(Self { client_id: id, secret })
             }
             None => match (body_id, body_secret) {
-                (Some(id), Some(secret)) => Ok(Self {
-                    client_id: id.to_owned(),
-                    secret: secret.to_owned(),
-                }),
+                (Some(id), Some(secret)) => Ok(Self { client_id: id.to_owned(), secret: secret.to_owned() }),
                 _ => Err(OAuthError::invalid_client()),
             },
         }

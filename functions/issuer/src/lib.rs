@@ -38,9 +38,7 @@ pub struct IssuerApp {
 
 impl std::fmt::Debug for IssuerApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuerApp")
-            .field("issuer", &self.issuer)
-            .finish_non_exhaustive()
+        f.debug_struct("IssuerApp").field("issuer", &self.issuer).finish_non_exhaustive()
     }
 }
 
@@ -50,10 +48,7 @@ pub fn source_ip(req: &Request) -> Option<IpAddr> {
     let ip = match req.request_context_ref()? {
         RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.clone(),
         RequestContext::ApiGatewayV1(ctx) => ctx.identity.source_ip.clone(),
-        #[allow(
-            unreachable_patterns,
-            reason = "other contexts exist behind lambda_http features"
-        )]
+        #[allow(unreachable_patterns, reason = "other contexts exist behind lambda_http features")]
         _ => None,
     }?;
     ip.parse().ok()
@@ -63,10 +58,7 @@ fn request_id(req: &Request) -> String {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
-        #[allow(
-            unreachable_patterns,
-            reason = "other contexts exist behind lambda_http features"
-        )]
+        #[allow(unreachable_patterns, reason = "other contexts exist behind lambda_http features")]
         _ => None,
     }
     .unwrap_or_else(|| "-".to_owned())
@@ -83,19 +75,10 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body>
     let mut resp = Response::new(Body::Text(body.to_string()));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+    h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     // Token responses must never be cached (RFC 6749 §5.1).
-    h.insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    h.insert(
-        http::header::PRAGMA,
-        http::HeaderValue::from_static("no-cache"),
-    );
+    h.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    h.insert(http::header::PRAGMA, http::HeaderValue::from_static("no-cache"));
     resp
 }
 
@@ -132,11 +115,7 @@ impl IssuerApp {
         response
     }
 
-    async fn route(
-        &self,
-        req: &Request,
-        outcome: &mut Outcome,
-    ) -> Result<Response<Body>, OAuthError> {
+    async fn route(&self, req: &Request, outcome: &mut Outcome) -> Result<Response<Body>, OAuthError> {
         let path = req.uri().path();
         let endpoint = match path {
             "/oauth2/token" | "/oauth2/revoke" | "/oauth2/introspect" => path,
@@ -149,11 +128,8 @@ impl IssuerApp {
         let creds = ClientCredentials::from_request(req, &form)?;
         let now = self.clock.now();
         outcome.client_id = Some(creds.client_id.clone());
-        let client = self
-            .issuer
-            .authenticate(&creds.client_id, &creds.secret, now)
-            .await
-            .map_err(OAuthError::from_issue)?;
+        let client =
+            self.issuer.authenticate(&creds.client_id, &creds.secret, now).await.map_err(OAuthError::from_issue)?;
         match endpoint {
             "/oauth2/token" => self.token(req, &form, &client, outcome).await,
             "/oauth2/revoke" => self.revoke(&form, &client, outcome).await,
@@ -174,28 +150,15 @@ impl IssuerApp {
             None => return Err(OAuthError::invalid_request("grant_type is required")),
         }
         let scopes = match form.single("scope")? {
-            Some(s) => {
-                Some(ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(&e.to_string()))?)
-            }
+            Some(s) => Some(ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(&e.to_string()))?),
             None => None,
         };
         // RFC 8707 allows several `resource` values; the grant decides whether they are acceptable.
-        let mut audiences: Vec<String> = form
-            .all("audience")
-            .chain(form.all("resource"))
-            .map(str::to_owned)
-            .collect();
+        let mut audiences: Vec<String> = form.all("audience").chain(form.all("resource")).map(str::to_owned).collect();
         audiences.dedup();
-        let request = TokenRequest {
-            scopes,
-            audiences,
-            source_ip: source_ip(req),
-        };
-        let issued = self
-            .issuer
-            .issue(client, &request, self.clock.now(), &mut OsRng)
-            .await
-            .map_err(OAuthError::from_issue)?;
+        let request = TokenRequest { scopes, audiences, source_ip: source_ip(req) };
+        let issued =
+            self.issuer.issue(client, &request, self.clock.now(), &mut OsRng).await.map_err(OAuthError::from_issue)?;
         outcome.jti = Some(issued.jti.to_string());
         Ok(json_response(
             StatusCode::OK,
@@ -208,29 +171,14 @@ impl IssuerApp {
         ))
     }
 
-    async fn revoke(
-        &self,
-        form: &Form,
-        client: &Client,
-        outcome: &mut Outcome,
-    ) -> Result<Response<Body>, OAuthError> {
-        let token = form
-            .single("token")?
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        if let Some(jti) = self
-            .issuer
-            .revoke(client, token, self.clock.now())
-            .await
-            .map_err(OAuthError::from_issue)?
-        {
+    async fn revoke(&self, form: &Form, client: &Client, outcome: &mut Outcome) -> Result<Response<Body>, OAuthError> {
+        let token = form.single("token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        if let Some(jti) = self.issuer.revoke(client, token, self.clock.now()).await.map_err(OAuthError::from_issue)? {
             outcome.jti = Some(jti.to_string());
         }
         // RFC 7009 §2.2: 200 whether or not the token was valid.
         let mut resp = Response::new(Body::Empty);
-        resp.headers_mut().insert(
-            http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("no-store"),
-        );
+        resp.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
         Ok(resp)
     }
 
@@ -240,20 +188,11 @@ impl IssuerApp {
         client: &Client,
         outcome: &mut Outcome,
     ) -> Result<Response<Body>, OAuthError> {
-        let token = form
-            .single("token")?
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        let answer = self
-            .issuer
-            .introspect(client, token, self.clock.now())
-            .await
-            .map_err(OAuthError::from_issue)?;
+        let token = form.single("token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let answer = self.issuer.introspect(client, token, self.clock.now()).await.map_err(OAuthError::from_issue)?;
         if let Some(d) = &answer.details {
             outcome.jti = Some(d.jti.clone());
         }
-        Ok(json_response(
-            StatusCode::OK,
-            &serde_json::to_value(&answer).unwrap_or_else(|_| json!({"active": false})),
-        ))
+        Ok(json_response(StatusCode::OK, &serde_json::to_value(&answer).unwrap_or_else(|_| json!({"active": false}))))
     }
 }

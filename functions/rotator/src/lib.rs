@@ -36,26 +36,17 @@ impl RotatorConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let duration = |name: &'static str, default: &str| {
             let v = lookup(name).unwrap_or_else(|| default.to_owned());
-            humantime::parse_duration(v.trim()).map_err(|e| ConfigError {
-                name,
-                problem: format!("{v:?}: {e}"),
-            })
+            humantime::parse_duration(v.trim()).map_err(|e| ConfigError { name, problem: format!("{v:?}: {e}") })
         };
         let issuer = lookup("TESSERA_ISSUER")
             .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError {
-                name: "TESSERA_ISSUER",
-                problem: "is required".to_owned(),
-            })?;
+            .ok_or(ConfigError { name: "TESSERA_ISSUER", problem: "is required".to_owned() })?;
         let jwks_uri = lookup("TESSERA_JWKS_URI")
             .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
         let algorithm = lookup("TESSERA_KEY_ALG")
             .unwrap_or_else(|| "ES256".to_owned())
             .parse::<Algorithm>()
-            .map_err(|e| ConfigError {
-                name: "TESSERA_KEY_ALG",
-                problem: e.to_string(),
-            })?;
+            .map_err(|e| ConfigError { name: "TESSERA_KEY_ALG", problem: e.to_string() })?;
         let policy = RotationPolicy {
             rotate_every: duration("TESSERA_ROTATE_EVERY", "24h")?,
             jwks_max_age: duration("TESSERA_JWKS_MAX_AGE", "5m")?,
@@ -65,10 +56,7 @@ impl RotatorConfig {
             deletion_window: duration("TESSERA_DELETION_WINDOW", "7days")?,
             algorithm,
         };
-        policy.validate().map_err(|e| ConfigError {
-            name: "TESSERA_ROTATE_EVERY",
-            problem: e.to_string(),
-        })?;
+        policy.validate().map_err(|e| ConfigError { name: "TESSERA_ROTATE_EVERY", problem: e.to_string() })?;
         let metadata = Metadata::new(&issuer, &jwks_uri, vec![algorithm.as_str().to_owned()]);
         Ok(Self { policy, metadata })
     }
@@ -85,11 +73,7 @@ struct Detail {
 }
 
 /// Runs the step an event asks for and reports what changed.
-pub async fn handle(
-    rotator: &Rotator,
-    clock: &dyn Clock,
-    event: &Value,
-) -> Result<Value, RotationError> {
+pub async fn handle(rotator: &Rotator, clock: &dyn Clock, event: &Value) -> Result<Value, RotationError> {
     let detail: Detail = event
         .get("detail")
         .filter(|d| d.as_object().is_some_and(|o| !o.is_empty()))
@@ -121,8 +105,12 @@ pub fn report_json(report: &RotationReport) -> Value {
         .applied
         .iter()
         .map(|a| match a {
-            Action::Create { generation, activate } => json!({"create": {"generation": generation, "activate": activate}}),
-            Action::Promote { kid, demote } => json!({"promote": kid.as_str(), "demote": demote.iter().map(|k| k.as_str()).collect::<Vec<_>>()}),
+            Action::Create { generation, activate } => {
+                json!({"create": {"generation": generation, "activate": activate}})
+            }
+            Action::Promote { kid, demote } => {
+                json!({"promote": kid.as_str(), "demote": demote.iter().map(|k| k.as_str()).collect::<Vec<_>>()})
+            }
             Action::Retire { kid } => json!({"retire": kid.as_str()}),
             Action::Dispose { kid } => json!({"dispose": kid.as_str()}),
         })

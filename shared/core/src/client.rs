@@ -88,19 +88,12 @@ mod scope_caps {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::collections::BTreeMap;
     use std::time::Duration;
-    pub fn serialize<S: Serializer>(
-        m: &BTreeMap<Scope, Duration>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(m: &BTreeMap<Scope, Duration>, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(m.iter().map(|(k, v)| (k, v.as_secs())))
     }
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<Scope, Duration>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Scope, Duration>, D::Error> {
         let m = BTreeMap::<Scope, u64>::deserialize(d)?;
-        Ok(m.into_iter()
-            .map(|(k, v)| (k, Duration::from_secs(v)))
-            .collect())
+        Ok(m.into_iter().map(|(k, v)| (k, Duration::from_secs(v))).collect())
     }
 }
 
@@ -187,32 +180,22 @@ impl Client {
             [] => match self.audiences.as_slice() {
                 [only] => only.clone(),
                 _ => {
-                    return Err(GrantError::InvalidTarget(
-                        "audience is required: the client has several".to_owned(),
-                    ));
+                    return Err(GrantError::InvalidTarget("audience is required: the client has several".to_owned()));
                 }
             },
             [one] if self.audiences.contains(one) => one.clone(),
             [one] => {
-                return Err(GrantError::InvalidTarget(format!(
-                    "audience not allowed: {one}"
-                )));
+                return Err(GrantError::InvalidTarget(format!("audience not allowed: {one}")));
             }
             _ => {
-                return Err(GrantError::InvalidTarget(
-                    "request one audience per token".to_owned(),
-                ));
+                return Err(GrantError::InvalidTarget("request one audience per token".to_owned()));
             }
         };
         let ttl = scopes
             .iter()
             .filter_map(|s| self.scope_ttl_caps.get(s).copied())
             .fold(default_ttl.min(self.max_ttl), Duration::min);
-        Ok(Grant {
-            scopes,
-            audience,
-            ttl,
-        })
+        Ok(Grant { scopes, audience, ttl })
     }
 
     /// Adds a new secret, keeping the previous newest one alive for `grace` (at most) and dropping any
@@ -225,14 +208,7 @@ impl Client {
             old.expires_at = Some(old.expires_at.map_or(until, |e| e.min(until)));
         }
         self.secrets.retain(|s| s.live(now));
-        self.secrets.insert(
-            0,
-            SecretRecord {
-                hash: new.hash(),
-                created_at: now,
-                expires_at: None,
-            },
-        );
+        self.secrets.insert(0, SecretRecord { hash: new.hash(), created_at: now, expires_at: None });
     }
 }
 
@@ -248,20 +224,12 @@ mod tests {
             id: ClientId::generate(rng),
             name: "svc".to_owned(),
             status: ClientStatus::Active,
-            secrets: vec![SecretRecord {
-                hash: secret.hash(),
-                created_at: UnixTime(0),
-                expires_at: None,
-            }],
+            secrets: vec![SecretRecord { hash: secret.hash(), created_at: UnixTime(0), expires_at: None }],
             scopes: ScopeSet::parse("orders:read orders:write admin").expect("scopes"),
             audiences: vec!["https://api".to_owned()],
             cidrs: vec![],
             max_ttl: Duration::from_secs(3600),
-            scope_ttl_caps: [(
-                Scope::parse("admin").expect("scope"),
-                Duration::from_secs(60),
-            )]
-            .into(),
+            scope_ttl_caps: [(Scope::parse("admin").expect("scope"), Duration::from_secs(60))].into(),
             created_at: UnixTime(0),
             version: 1,
         };
@@ -272,19 +240,11 @@ mod tests {
     fn grants_default_to_all_scopes_and_the_only_audience() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let (c, _) = client(&mut rng);
-        let g = c
-            .grant(&TokenRequest::default(), Duration::from_secs(900))
-            .expect("grant");
+        let g = c.grant(&TokenRequest::default(), Duration::from_secs(900)).expect("grant");
         assert_eq!(g.audience, "https://api");
         assert_eq!(g.ttl, Duration::from_secs(60), "admin's cap applies");
-        let req = TokenRequest {
-            scopes: Some(ScopeSet::parse("orders:read").expect("s")),
-            ..Default::default()
-        };
-        assert_eq!(
-            c.grant(&req, Duration::from_secs(900)).expect("grant").ttl,
-            Duration::from_secs(900)
-        );
+        let req = TokenRequest { scopes: Some(ScopeSet::parse("orders:read").expect("s")), ..Default::default() };
+        assert_eq!(c.grant(&req, Duration::from_secs(900)).expect("grant").ttl, Duration::from_secs(900));
         assert_eq!(
             c.grant(&req, Duration::from_secs(7200)).expect("grant").ttl,
             Duration::from_secs(3600),
@@ -297,49 +257,20 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let (mut c, _) = client(&mut rng);
         let ttl = Duration::from_secs(60);
-        let extra = TokenRequest {
-            scopes: Some(ScopeSet::parse("orders:read root").expect("s")),
-            ..Default::default()
-        };
-        assert_eq!(
-            c.grant(&extra, ttl),
-            Err(GrantError::ScopeNotAllowed("root".to_owned()))
-        );
-        let aud = TokenRequest {
-            audiences: vec!["https://other".to_owned()],
-            ..Default::default()
-        };
-        assert!(matches!(
-            c.grant(&aud, ttl),
-            Err(GrantError::InvalidTarget(_))
-        ));
-        let two = TokenRequest {
-            audiences: vec!["https://api".to_owned(), "https://api".to_owned()],
-            ..Default::default()
-        };
-        assert!(matches!(
-            c.grant(&two, ttl),
-            Err(GrantError::InvalidTarget(_))
-        ));
+        let extra =
+            TokenRequest { scopes: Some(ScopeSet::parse("orders:read root").expect("s")), ..Default::default() };
+        assert_eq!(c.grant(&extra, ttl), Err(GrantError::ScopeNotAllowed("root".to_owned())));
+        let aud = TokenRequest { audiences: vec!["https://other".to_owned()], ..Default::default() };
+        assert!(matches!(c.grant(&aud, ttl), Err(GrantError::InvalidTarget(_))));
+        let two =
+            TokenRequest { audiences: vec!["https://api".to_owned(), "https://api".to_owned()], ..Default::default() };
+        assert!(matches!(c.grant(&two, ttl), Err(GrantError::InvalidTarget(_))));
         c.cidrs = vec!["10.0.0.0/8".parse().expect("net")];
-        let outside = TokenRequest {
-            source_ip: Some("192.0.2.1".parse().expect("ip")),
-            ..Default::default()
-        };
+        let outside = TokenRequest { source_ip: Some("192.0.2.1".parse().expect("ip")), ..Default::default() };
         assert_eq!(c.grant(&outside, ttl), Err(GrantError::AddressNotAllowed));
-        assert_eq!(
-            c.grant(&TokenRequest::default(), ttl),
-            Err(GrantError::AddressNotAllowed),
-            "unknown source"
-        );
-        let mapped = TokenRequest {
-            source_ip: Some("::ffff:10.1.2.3".parse().expect("ip")),
-            ..Default::default()
-        };
-        assert!(
-            c.grant(&mapped, ttl).is_ok(),
-            "IPv4-mapped IPv6 is the IPv4 address"
-        );
+        assert_eq!(c.grant(&TokenRequest::default(), ttl), Err(GrantError::AddressNotAllowed), "unknown source");
+        let mapped = TokenRequest { source_ip: Some("::ffff:10.1.2.3".parse().expect("ip")), ..Default::default() };
+        assert!(c.grant(&mapped, ttl).is_ok(), "IPv4-mapped IPv6 is the IPv4 address");
         c.status = ClientStatus::Disabled;
         assert_eq!(c.grant(&mapped, ttl), Err(GrantError::Disabled));
     }
@@ -356,18 +287,11 @@ mod tests {
         let third = ClientSecret::generate(&mut rng);
         c.rotate_secret(&third, UnixTime(120), Duration::from_secs(1000));
         assert_eq!(c.secrets.len(), MAX_SECRETS);
-        assert!(
-            !c.authenticate(&first, UnixTime(121)),
-            "the oldest is dropped"
-        );
+        assert!(!c.authenticate(&first, UnixTime(121)), "the oldest is dropped");
         assert!(c.authenticate(&second, UnixTime(121)) && c.authenticate(&third, UnixTime(121)));
         let fourth = ClientSecret::generate(&mut rng);
         c.rotate_secret(&fourth, UnixTime(130), Duration::ZERO);
-        assert_eq!(
-            c.secrets.len(),
-            1,
-            "zero grace drops the old secret at once"
-        );
+        assert_eq!(c.secrets.len(), 1, "zero grace drops the old secret at once");
         assert!(!c.authenticate(&third, UnixTime(130)));
     }
 }

@@ -22,21 +22,12 @@ fn check_token_chars(what: &'static str, s: &str, max: usize) -> Result<(), Inva
         return Err(InvalidId { what, why: "empty" });
     }
     if s.len() > max {
-        return Err(InvalidId {
-            what,
-            why: "too long",
-        });
+        return Err(InvalidId { what, why: "too long" });
     }
     // Identifiers end up in logs, SQL parameters, DynamoDB keys and IAM policy context: keep them to a
     // conservative alphabet so no quoting question ever arises.
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-    {
-        return Err(InvalidId {
-            what,
-            why: "only letters, digits and - _ . : are allowed",
-        });
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')) {
+        return Err(InvalidId { what, why: "only letters, digits and - _ . : are allowed" });
     }
     Ok(())
 }
@@ -160,11 +151,7 @@ pub struct ScopeSet(BTreeSet<Scope>);
 impl ScopeSet {
     /// Parses a space-separated scope string. Empty input gives the empty set.
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
-        s.split([' ', ','])
-            .filter(|p| !p.is_empty())
-            .map(Scope::parse)
-            .collect::<Result<_, _>>()
-            .map(Self)
+        s.split([' ', ',']).filter(|p| !p.is_empty()).map(Scope::parse).collect::<Result<_, _>>().map(Self)
     }
 
     /// Whether every scope of `self` is in `other`.
@@ -235,10 +222,7 @@ mod tests {
         for bad in ["", "a b", "a'b", "a\"b", "../etc", "a;drop", "é"] {
             assert!(Kid::parse(bad).is_err(), "{bad:?} accepted");
         }
-        assert_eq!(
-            Kid::parse("abc-_.:9").map(|k| k.to_string()),
-            Ok("abc-_.:9".to_owned())
-        );
+        assert_eq!(Kid::parse("abc-_.:9").map(|k| k.to_string()), Ok("abc-_.:9".to_owned()));
         assert!(ClientId::parse(&"a".repeat(129)).is_err());
     }
 

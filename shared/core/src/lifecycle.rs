@@ -149,10 +149,7 @@ impl RotationPolicy {
     /// Refuses policies under which a key would be asked to sign before it propagated.
     pub fn validate(&self) -> Result<(), PolicyError> {
         if self.rotate_every < self.propagation() {
-            return Err(PolicyError {
-                rotate_every: self.rotate_every,
-                propagation: self.propagation(),
-            });
+            return Err(PolicyError { rotate_every: self.rotate_every, propagation: self.propagation() });
         }
         Ok(())
     }
@@ -191,36 +188,19 @@ pub enum Action {
 /// The actions that bring the keys up to date at `now`. `force` promotes the pending key as soon as it
 /// has propagated, however young the active key is (a manual rotation).
 #[must_use]
-pub fn plan(
-    now: UnixTime,
-    keys: &[KeyRecord],
-    policy: &RotationPolicy,
-    force: bool,
-) -> Vec<Action> {
+pub fn plan(now: UnixTime, keys: &[KeyRecord], policy: &RotationPolicy, force: bool) -> Vec<Action> {
     let mut actions = Vec::new();
     for k in keys {
         match k.status {
-            KeyStatus::Retired if !k.deletion_scheduled => {
-                actions.push(Action::Dispose { kid: k.kid.clone() })
-            }
-            KeyStatus::Retiring
-                if k.retiring_at
-                    .is_none_or(|t| now >= t.plus(policy.retire_delay())) =>
-            {
+            KeyStatus::Retired if !k.deletion_scheduled => actions.push(Action::Dispose { kid: k.kid.clone() }),
+            KeyStatus::Retiring if k.retiring_at.is_none_or(|t| now >= t.plus(policy.retire_delay())) => {
                 actions.push(Action::Retire { kid: k.kid.clone() });
             }
             _ => {}
         }
     }
-    let newest = |status: KeyStatus| {
-        keys.iter()
-            .filter(|k| k.status == status)
-            .max_by_key(|k| k.generation)
-    };
-    let actives: Vec<&KeyRecord> = keys
-        .iter()
-        .filter(|k| k.status == KeyStatus::Active)
-        .collect();
+    let newest = |status: KeyStatus| keys.iter().filter(|k| k.status == status).max_by_key(|k| k.generation);
+    let actives: Vec<&KeyRecord> = keys.iter().filter(|k| k.status == KeyStatus::Active).collect();
     let active = newest(KeyStatus::Active);
     let pending = newest(KeyStatus::Pending);
     let mut next_generation = keys.iter().map(|k| k.generation).max().unwrap_or(0) + 1;
@@ -229,72 +209,36 @@ pub fn plan(
         next_generation += 1;
         g
     };
-    let demote_all = |keep: &Kid| -> Vec<Kid> {
-        actives
-            .iter()
-            .filter(|k| &k.kid != keep)
-            .map(|k| k.kid.clone())
-            .collect()
-    };
+    let demote_all =
+        |keep: &Kid| -> Vec<Kid> { actives.iter().filter(|k| &k.kid != keep).map(|k| k.kid.clone()).collect() };
     match (active, pending) {
         (None, Some(p)) => {
             // Nothing signs: availability wins over propagation (verifiers reload on an unknown kid).
-            actions.push(Action::Promote {
-                kid: p.kid.clone(),
-                demote: vec![],
-            });
-            actions.push(Action::Create {
-                generation: claim(),
-                activate: false,
-            });
+            actions.push(Action::Promote { kid: p.kid.clone(), demote: vec![] });
+            actions.push(Action::Create { generation: claim(), activate: false });
         }
         (None, None) => {
-            actions.push(Action::Create {
-                generation: claim(),
-                activate: true,
-            });
-            actions.push(Action::Create {
-                generation: claim(),
-                activate: false,
-            });
+            actions.push(Action::Create { generation: claim(), activate: true });
+            actions.push(Action::Create { generation: claim(), activate: false });
         }
         (Some(a), Some(p)) => {
-            let propagated = p
-                .published_at
-                .is_some_and(|t| now >= t.plus(policy.propagation()));
-            let due = force
-                || a.activated_at
-                    .is_none_or(|t| now >= t.plus(policy.rotate_every));
+            let propagated = p.published_at.is_some_and(|t| now >= t.plus(policy.propagation()));
+            let due = force || a.activated_at.is_none_or(|t| now >= t.plus(policy.rotate_every));
             if propagated && due {
                 let mut demote = demote_all(&p.kid);
                 demote.sort();
-                actions.push(Action::Promote {
-                    kid: p.kid.clone(),
-                    demote,
-                });
-                actions.push(Action::Create {
-                    generation: claim(),
-                    activate: false,
-                });
+                actions.push(Action::Promote { kid: p.kid.clone(), demote });
+                actions.push(Action::Create { generation: claim(), activate: false });
             } else if actives.len() > 1 {
                 // Only reachable if a store lost atomicity; converge on the newest.
-                actions.push(Action::Promote {
-                    kid: a.kid.clone(),
-                    demote: demote_all(&a.kid),
-                });
+                actions.push(Action::Promote { kid: a.kid.clone(), demote: demote_all(&a.kid) });
             }
         }
         (Some(a), None) => {
             if actives.len() > 1 {
-                actions.push(Action::Promote {
-                    kid: a.kid.clone(),
-                    demote: demote_all(&a.kid),
-                });
+                actions.push(Action::Promote { kid: a.kid.clone(), demote: demote_all(&a.kid) });
             }
-            actions.push(Action::Create {
-                generation: claim(),
-                activate: false,
-            });
+            actions.push(Action::Create { generation: claim(), activate: false });
         }
     }
     actions
@@ -303,9 +247,7 @@ pub fn plan(
 /// The key that signs now: the newest active key.
 #[must_use]
 pub fn signing_key(keys: &[KeyRecord]) -> Option<&KeyRecord> {
-    keys.iter()
-        .filter(|k| k.status == KeyStatus::Active)
-        .max_by_key(|k| k.generation)
+    keys.iter().filter(|k| k.status == KeyStatus::Active).max_by_key(|k| k.generation)
 }
 
 /// The JWKS verifiers should trust: every published key, newest first. Keys whose public key does not
@@ -314,12 +256,7 @@ pub fn signing_key(keys: &[KeyRecord]) -> Option<&KeyRecord> {
 pub fn jwks(keys: &[KeyRecord]) -> Jwks {
     let mut published: Vec<&KeyRecord> = keys.iter().filter(|k| k.status.is_published()).collect();
     published.sort_by_key(|k| std::cmp::Reverse(k.generation));
-    Jwks {
-        keys: published
-            .iter()
-            .filter_map(|k| k.public_key().ok().map(|pk| pk.to_jwk(&k.kid)))
-            .collect(),
-    }
+    Jwks { keys: published.iter().filter_map(|k| k.public_key().ok().map(|pk| pk.to_jwk(&k.kid))).collect() }
 }
 
 #[cfg(test)]
@@ -342,20 +279,13 @@ mod tests {
     fn apply(now: UnixTime, keys: &mut Vec<KeyRecord>, actions: &[Action]) {
         for a in actions {
             match a {
-                Action::Create {
-                    generation,
-                    activate,
-                } => keys.push(KeyRecord {
+                Action::Create { generation, activate } => keys.push(KeyRecord {
                     kid: Kid::parse(&format!("k{generation}")).expect("kid"),
                     generation: *generation,
                     alg: Algorithm::ES256,
                     provider_key_id: format!("p{generation}"),
                     public_key_spki: vec![],
-                    status: if *activate {
-                        KeyStatus::Active
-                    } else {
-                        KeyStatus::Pending
-                    },
+                    status: if *activate { KeyStatus::Active } else { KeyStatus::Pending },
                     created_at: now,
                     published_at: None,
                     activated_at: activate.then_some(now),
@@ -381,10 +311,7 @@ mod tests {
                     k.retired_at = Some(now);
                 }
                 Action::Dispose { kid } => {
-                    keys.iter_mut()
-                        .find(|k| &k.kid == kid)
-                        .expect("key")
-                        .deletion_scheduled = true;
+                    keys.iter_mut().find(|k| &k.kid == kid).expect("key").deletion_scheduled = true;
                 }
             }
         }
@@ -397,10 +324,7 @@ mod tests {
     }
 
     fn status_of(keys: &[KeyRecord], g: u64) -> KeyStatus {
-        keys.iter()
-            .find(|k| k.generation == g)
-            .expect("generation")
-            .status
+        keys.iter().find(|k| k.generation == g).expect("generation").status
     }
 
     #[test]
@@ -409,23 +333,10 @@ mod tests {
         let a = plan(UnixTime(0), &keys, &policy(), false);
         assert_eq!(
             a,
-            vec![
-                Action::Create {
-                    generation: 1,
-                    activate: true
-                },
-                Action::Create {
-                    generation: 2,
-                    activate: false
-                }
-            ]
+            vec![Action::Create { generation: 1, activate: true }, Action::Create { generation: 2, activate: false }]
         );
         apply(UnixTime(0), &mut keys, &a);
-        assert_eq!(
-            plan(UnixTime(0), &keys, &policy(), false),
-            vec![],
-            "a second run at the same instant does nothing"
-        );
+        assert_eq!(plan(UnixTime(0), &keys, &policy(), false), vec![], "a second run at the same instant does nothing");
     }
 
     #[test]
@@ -443,11 +354,7 @@ mod tests {
         let a = plan(now, &keys, &p, false);
         apply(now, &mut keys, &a);
         assert_eq!(
-            (
-                status_of(&keys, 1),
-                status_of(&keys, 2),
-                status_of(&keys, 3)
-            ),
+            (status_of(&keys, 1), status_of(&keys, 2), status_of(&keys, 3)),
             (KeyStatus::Retiring, KeyStatus::Active, KeyStatus::Pending)
         );
         assert_eq!(plan(now, &keys, &p, false), vec![], "fixpoint");
@@ -456,20 +363,10 @@ mod tests {
         assert_eq!(plan(now, &keys, &p, false), vec![]);
         now = UnixTime(1_145);
         let a = plan(now, &keys, &p, false);
-        assert_eq!(
-            a,
-            vec![Action::Retire {
-                kid: Kid::parse("k1").expect("kid")
-            }]
-        );
+        assert_eq!(a, vec![Action::Retire { kid: Kid::parse("k1").expect("kid") }]);
         apply(now, &mut keys, &a);
         let a = plan(now, &keys, &p, false);
-        assert_eq!(
-            a,
-            vec![Action::Dispose {
-                kid: Kid::parse("k1").expect("kid")
-            }]
-        );
+        assert_eq!(a, vec![Action::Dispose { kid: Kid::parse("k1").expect("kid") }]);
         apply(now, &mut keys, &a);
         assert_eq!(plan(now, &keys, &p, false), vec![]);
     }
@@ -500,22 +397,11 @@ mod tests {
         let mut keys = vec![];
         let a = plan(UnixTime(0), &keys, &p, false);
         apply(UnixTime(0), &mut keys, &a);
-        keys.iter_mut()
-            .find(|k| k.generation == 1)
-            .expect("k1")
-            .status = KeyStatus::Retired;
+        keys.iter_mut().find(|k| k.generation == 1).expect("k1").status = KeyStatus::Retired;
         let a = plan(UnixTime(1), &keys, &p, false);
-        assert!(a.contains(&Action::Promote {
-            kid: Kid::parse("k2").expect("kid"),
-            demote: vec![]
-        }));
-        assert!(a.contains(&Action::Create {
-            generation: 3,
-            activate: false
-        }));
-        assert!(a.contains(&Action::Dispose {
-            kid: Kid::parse("k1").expect("kid")
-        }));
+        assert!(a.contains(&Action::Promote { kid: Kid::parse("k2").expect("kid"), demote: vec![] }));
+        assert!(a.contains(&Action::Create { generation: 3, activate: false }));
+        assert!(a.contains(&Action::Dispose { kid: Kid::parse("k1").expect("kid") }));
     }
 
     #[test]
@@ -524,17 +410,11 @@ mod tests {
         let mut keys = vec![];
         let a = plan(UnixTime(0), &keys, &p, false);
         apply(UnixTime(0), &mut keys, &a);
-        keys.iter_mut()
-            .find(|k| k.generation == 2)
-            .expect("k2")
-            .status = KeyStatus::Active;
+        keys.iter_mut().find(|k| k.generation == 2).expect("k2").status = KeyStatus::Active;
         let a = plan(UnixTime(1), &keys, &p, false);
         assert_eq!(
             a[0],
-            Action::Promote {
-                kid: Kid::parse("k2").expect("kid"),
-                demote: vec![Kid::parse("k1").expect("kid")]
-            }
+            Action::Promote { kid: Kid::parse("k2").expect("kid"), demote: vec![Kid::parse("k1").expect("kid")] }
         );
         assert_eq!(signing_key(&keys).map(|k| k.generation), Some(2));
     }
@@ -561,11 +441,7 @@ mod tests {
             let actions = plan(now, &keys, &p, false);
             apply(now, &mut keys, &actions);
             if t - cache_at >= i64::try_from(p.jwks_max_age.as_secs()).expect("secs") {
-                cache = keys
-                    .iter()
-                    .filter(|k| k.status.is_published())
-                    .map(|k| (k.kid.clone(), k.status))
-                    .collect();
+                cache = keys.iter().filter(|k| k.status.is_published()).map(|k| (k.kid.clone(), k.status)).collect();
                 cache_at = t;
             }
             if let Some(k) = signing_key(&keys) {
@@ -573,10 +449,7 @@ mod tests {
             }
             tokens.retain(|(_, exp)| *exp > t);
             for (kid, _) in &tokens {
-                assert!(
-                    cache.iter().any(|(c, _)| c == kid),
-                    "t={t}: token of {kid} not verifiable"
-                );
+                assert!(cache.iter().any(|(c, _)| c == kid), "t={t}: token of {kid} not verifiable");
             }
         }
         assert!(keys.len() >= 20, "rotated many times: {}", keys.len());

@@ -32,8 +32,7 @@ impl Route {
     /// Whether this rule covers the request.
     #[must_use]
     pub fn matches(&self, method: &str, path: &str) -> bool {
-        (self.method == "*" || self.method.eq_ignore_ascii_case(method))
-            && glob_match(&self.pattern, path)
+        (self.method == "*" || self.method.eq_ignore_ascii_case(method)) && glob_match(&self.pattern, path)
     }
 
     /// Whether a token with `granted` may use this route.
@@ -66,9 +65,7 @@ pub struct RoutePolicy {
     routes: Vec<Route>,
 }
 
-const METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "ANY", "*",
-];
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "ANY", "*"];
 
 impl RoutePolicy {
     /// Builds a policy from routes, in priority order.
@@ -92,45 +89,28 @@ impl RoutePolicy {
             if line.is_empty() {
                 continue;
             }
-            let err = |message: String| RoutesError {
-                line: i + 1,
-                message,
-            };
+            let err = |message: String| RoutesError { line: i + 1, message };
             let mut parts = line.split_whitespace();
             let method = parts.next().unwrap_or("").to_ascii_uppercase();
             if !METHODS.contains(&method.as_str()) {
                 return Err(err(format!("unknown method {method:?}")));
             }
-            let method = if method == "ANY" {
-                "*".to_owned()
-            } else {
-                method
-            };
-            let pattern = parts
-                .next()
-                .ok_or_else(|| err("missing path pattern".to_owned()))?;
+            let method = if method == "ANY" { "*".to_owned() } else { method };
+            let pattern = parts.next().ok_or_else(|| err("missing path pattern".to_owned()))?;
             if !pattern.starts_with('/') || pattern.chars().any(|c| c.is_control() || c == '?') {
                 return Err(err(format!(
                     "path pattern {pattern:?} must start with / and hold no ? or control characters"
                 )));
             }
-            let scopes: ScopeSet = parts
-                .map(|s| Scope::parse(s).map_err(|e| err(e.to_string())))
-                .collect::<Result<_, _>>()?;
+            let scopes: ScopeSet =
+                parts.map(|s| Scope::parse(s).map_err(|e| err(e.to_string()))).collect::<Result<_, _>>()?;
             if scopes.is_empty() {
                 return Err(err("a route needs at least one scope".to_owned()));
             }
-            routes.push(Route {
-                method,
-                pattern: pattern.to_owned(),
-                scopes,
-            });
+            routes.push(Route { method, pattern: pattern.to_owned(), scopes });
         }
         if routes.is_empty() {
-            return Err(RoutesError {
-                line: 0,
-                message: "no routes defined".to_owned(),
-            });
+            return Err(RoutesError { line: 0, message: "no routes defined".to_owned() });
         }
         Ok(Self { routes })
     }
@@ -211,10 +191,7 @@ mod tests {
         assert!(RoutePolicy::parse("GET a s").is_err(), "pattern without /");
         assert!(RoutePolicy::parse("GET /a").is_err(), "no scope");
         assert!(RoutePolicy::parse("GET /a bad\"scope").is_err());
-        assert!(
-            RoutePolicy::parse("# only a comment\n").is_err(),
-            "empty table"
-        );
+        assert!(RoutePolicy::parse("# only a comment\n").is_err(), "empty table");
         let ok = RoutePolicy::parse("any /x/* a b # comment\n").expect("valid");
         assert_eq!(ok.routes()[0].method, "*");
         assert_eq!(ok.routes()[0].method_arn("arn:p"), "arn:p/*/x/*");

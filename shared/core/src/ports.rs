@@ -70,12 +70,7 @@ pub type PortResult<T> = Result<T, PortError>;
 #[async_trait]
 pub trait Signer: Send + Sync {
     /// Signs `message` (the raw JWS signing input; the signer hashes it).
-    async fn sign(
-        &self,
-        provider_key_id: &str,
-        alg: Algorithm,
-        message: &[u8],
-    ) -> PortResult<Vec<u8>>;
+    async fn sign(&self, provider_key_id: &str, alg: Algorithm, message: &[u8]) -> PortResult<Vec<u8>>;
 }
 
 /// A new key as the manager created it.
@@ -178,11 +173,7 @@ pub struct RevocationDelta {
 #[async_trait]
 pub trait RevocationSource: Send + Sync {
     /// Revocations after `cursor` (all live ones for `None`) and the disabled clients.
-    async fn revocations_since(
-        &self,
-        cursor: Option<&Cursor>,
-        now: UnixTime,
-    ) -> PortResult<RevocationDelta>;
+    async fn revocations_since(&self, cursor: Option<&Cursor>, now: UnixTime) -> PortResult<RevocationDelta>;
 }
 
 /// Records revocations.

@@ -57,16 +57,11 @@ impl RevocationSet {
     pub fn apply<'a>(&mut self, entries: impl IntoIterator<Item = &'a Revocation>) {
         for r in entries {
             match r {
-                Revocation::Token {
-                    jti, expires_at, ..
-                } => {
+                Revocation::Token { jti, expires_at, .. } => {
                     self.tokens.insert(jti.as_str().to_owned(), *expires_at);
                 }
                 Revocation::ClientBefore { client_id, before } => {
-                    let slot = self
-                        .client_before
-                        .entry(client_id.as_str().to_owned())
-                        .or_insert(*before);
+                    let slot = self.client_before.entry(client_id.as_str().to_owned()).or_insert(*before);
                     *slot = (*slot).max(*before);
                 }
                 Revocation::Key { kid } => {
@@ -103,11 +98,7 @@ impl RevocationSet {
         if self.disabled.contains(claims.client_id.as_str()) {
             return Err(Reject::ClientDisabled);
         }
-        if self
-            .client_before
-            .get(claims.client_id.as_str())
-            .is_some_and(|before| claims.iat <= *before)
-        {
+        if self.client_before.get(claims.client_id.as_str()).is_some_and(|before| claims.iat <= *before) {
             return Err(Reject::ClientRevoked);
         }
         Ok(())

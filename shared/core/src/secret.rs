@@ -48,10 +48,7 @@ impl ClientSecret {
     pub fn parse(s: &str) -> Option<Self> {
         if s.len() != SECRET_PREFIX.len() + RANDOM_LEN + CHECK_LEN
             || !s.starts_with(SECRET_PREFIX)
-            || !s
-                .bytes()
-                .skip(SECRET_PREFIX.len())
-                .all(|b| b.is_ascii_alphanumeric())
+            || !s.bytes().skip(SECRET_PREFIX.len()).all(|b| b.is_ascii_alphanumeric())
         {
             return None;
         }

@@ -14,19 +14,13 @@ impl UnixTime {
     /// This instant plus a duration, saturating.
     #[must_use]
     pub fn plus(self, d: Duration) -> Self {
-        Self(
-            self.0
-                .saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-        )
+        Self(self.0.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
     }
 
     /// This instant minus a duration, saturating.
     #[must_use]
     pub fn minus(self, d: Duration) -> Self {
-        Self(
-            self.0
-                .saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-        )
+        Self(self.0.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
     }
 
     /// The time from `earlier` to `self`, zero if `earlier` is later.
@@ -54,10 +48,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> UnixTime {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
     }
 }

@@ -67,11 +67,7 @@ pub struct AccessClaims {
     /// Granted scopes, space-separated.
     pub scope: ScopeSet,
     /// Source networks the token may be used from; empty means anywhere.
-    #[serde(
-        rename = "tessera_cidrs",
-        default,
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(rename = "tessera_cidrs", default, skip_serializing_if = "Vec::is_empty")]
     pub cidrs: Vec<IpNet>,
 }
 
@@ -108,11 +104,7 @@ struct HeaderOut<'a> {
 /// The JWS signing input `base64url(header) . base64url(claims)` for a token signed by `kid`.
 #[must_use]
 pub fn signing_input(alg: Algorithm, kid: &Kid, claims: &AccessClaims) -> String {
-    let header = HeaderOut {
-        alg: alg.as_str(),
-        typ: TOKEN_TYPE,
-        kid: kid.as_str(),
-    };
+    let header = HeaderOut { alg: alg.as_str(), typ: TOKEN_TYPE, kid: kid.as_str() };
     // Serialising these plain structs cannot fail; an empty object would fail verification anyway.
     let h = serde_json::to_vec(&header).unwrap_or_default();
     let c = serde_json::to_vec(claims).unwrap_or_default();

@@ -169,12 +169,7 @@ impl VerifierConfig {
         if audiences.is_empty() {
             return Err(VerifierConfigError::NoAudience);
         }
-        Ok(Self {
-            issuer: issuer.into(),
-            audiences,
-            leeway,
-            max_token_bytes: 4096,
-        })
+        Ok(Self { issuer: issuer.into(), audiences, leeway, max_token_bytes: 4096 })
     }
 
     /// A configuration for introspection: any audience is accepted, since the caller asks about the
@@ -182,12 +177,7 @@ impl VerifierConfig {
     /// token under it (no audience is configured), so it cannot be misused at the edge.
     #[must_use]
     pub fn introspection(issuer: impl Into<String>, leeway: Duration) -> Self {
-        Self {
-            issuer: issuer.into(),
-            audiences: Vec::new(),
-            leeway: leeway.min(MAX_LEEWAY),
-            max_token_bytes: 4096,
-        }
+        Self { issuer: issuer.into(), audiences: Vec::new(), leeway: leeway.min(MAX_LEEWAY), max_token_bytes: 4096 }
     }
 
     /// Changes the size limit (default 4 KiB: a Tessera token is well under 1 KiB).
@@ -300,14 +290,11 @@ impl Verifier {
             return Err(Reject::TooLarge);
         }
         let mut parts = token.split('.');
-        let (Some(h64), Some(c64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h64), Some(c64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(Reject::Malformed);
         };
         let header_json = b64::decode(h64).map_err(|_| Reject::Malformed)?;
-        let header: Header<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| Reject::Malformed)?;
+        let header: Header<'_> = serde_json::from_slice(&header_json).map_err(|_| Reject::Malformed)?;
         if header.crit.is_some() {
             return Err(Reject::CriticalHeader);
         }
@@ -322,29 +309,21 @@ impl Verifier {
         if !key.verify(signed.as_bytes(), &signature) {
             return Err(Reject::BadSignature);
         }
-        let typ_ok = header.typ.as_deref().is_some_and(|t| {
-            t.eq_ignore_ascii_case(TOKEN_TYPE) || t.eq_ignore_ascii_case("application/at+jwt")
-        });
+        let typ_ok = header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(TOKEN_TYPE) || t.eq_ignore_ascii_case("application/at+jwt"));
         if !typ_ok {
             return Err(Reject::WrongType);
         }
         let claims_json = b64::decode(c64).map_err(|_| Reject::Malformed)?;
-        let claims: AccessClaims =
-            serde_json::from_slice(&claims_json).map_err(|_| Reject::InvalidClaims)?;
+        let claims: AccessClaims = serde_json::from_slice(&claims_json).map_err(|_| Reject::InvalidClaims)?;
         self.check_claims(&claims, now, check_audience)?;
         revocations.check(kid, &claims)?;
-        Ok(Verified {
-            claims,
-            kid: kid.to_owned(),
-        })
+        Ok(Verified { claims, kid: kid.to_owned() })
     }
 
-    fn check_claims(
-        &self,
-        claims: &AccessClaims,
-        now: UnixTime,
-        check_audience: bool,
-    ) -> Result<(), Reject> {
+    fn check_claims(&self, claims: &AccessClaims, now: UnixTime, check_audience: bool) -> Result<(), Reject> {
         if claims.iss != self.config.issuer {
             return Err(Reject::WrongIssuer);
         }

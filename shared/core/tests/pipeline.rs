@@ -33,16 +33,9 @@ fn fixture() -> Fixture {
     let kid = pk.thumbprint();
     let mut ring = KeyRing::new();
     ring.insert(kid.clone(), pk);
-    let verifier = Verifier::new(
-        VerifierConfig::new(ISS, vec![AUD.to_owned()], Duration::from_secs(30)).expect("config"),
-    );
-    Fixture {
-        sk,
-        kid,
-        ring,
-        verifier,
-        routes: RoutePolicy::demo(),
-    }
+    let verifier =
+        Verifier::new(VerifierConfig::new(ISS, vec![AUD.to_owned()], Duration::from_secs(30)).expect("config"));
+    Fixture { sk, kid, ring, verifier, routes: RoutePolicy::demo() }
 }
 
 fn claims() -> AccessClaims {
@@ -73,11 +66,7 @@ impl Fixture {
     }
 
     fn sign_raw(&self, header: &serde_json::Value, payload: &[u8]) -> String {
-        let input = format!(
-            "{}.{}",
-            b64::encode(header.to_string().as_bytes()),
-            b64::encode(payload)
-        );
+        let input = format!("{}.{}", b64::encode(header.to_string().as_bytes()), b64::encode(payload));
         self.sign_input(&input)
     }
 
@@ -97,14 +86,8 @@ impl Fixture {
         method: &str,
         path: &str,
     ) -> Result<(), Reject> {
-        let facts = RequestFacts {
-            method,
-            path,
-            source_ip: ip.map(|i| i.parse().expect("ip")),
-        };
-        self.verifier
-            .verify(token, &self.ring, revoked, &self.routes, &facts, NOW)
-            .map(|_| ())
+        let facts = RequestFacts { method, path, source_ip: ip.map(|i| i.parse().expect("ip")) };
+        self.verifier.verify(token, &self.ring, revoked, &self.routes, &facts, NOW).map(|_| ())
     }
 }
 
@@ -120,24 +103,10 @@ fn a_good_token_passes_and_verifies_with_jsonwebtoken_too() {
     v.set_audience(&[AUD]);
     v.set_issuer(&[ISS]);
     v.validate_exp = false;
-    let decoded =
-        jsonwebtoken::decode::<serde_json::Value>(&t, &key, &v).expect("jsonwebtoken verifies");
+    let decoded = jsonwebtoken::decode::<serde_json::Value>(&t, &key, &v).expect("jsonwebtoken verifies");
     assert_eq!(decoded.header.typ.as_deref(), Some("at+jwt"));
-    for claim in [
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "nbf",
-        "jti",
-        "client_id",
-        "scope",
-    ] {
-        assert!(
-            decoded.claims.get(claim).is_some(),
-            "RFC 9068 claim {claim} present"
-        );
+    for claim in ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"] {
+        assert!(decoded.claims.get(claim).is_some(), "RFC 9068 claim {claim} present");
     }
 }
 
@@ -152,11 +121,7 @@ fn size_and_structure() {
     assert_eq!(f.check(&t[..t.len() - 3]), Err(Reject::BadSignature));
     assert_eq!(f.check("!!!.b.c"), Err(Reject::Malformed));
     let padded = format!("{}=", t);
-    assert_eq!(
-        f.check(&padded),
-        Err(Reject::Malformed),
-        "padding is not base64url"
-    );
+    assert_eq!(f.check(&padded), Err(Reject::Malformed), "padding is not base64url");
 }
 
 #[test]
@@ -166,11 +131,7 @@ fn header_rules() {
     for alg in ["none", "None", "NONE", "HS256", "es256", "RS256"] {
         let mut h = f.header();
         h["alg"] = alg.into();
-        assert_eq!(
-            f.check(&f.sign_raw(&h, &c)),
-            Err(Reject::AlgorithmMismatch),
-            "alg {alg}"
-        );
+        assert_eq!(f.check(&f.sign_raw(&h, &c)), Err(Reject::AlgorithmMismatch), "alg {alg}");
     }
     let mut h = f.header();
     h["kid"] = "nope".into();
@@ -187,11 +148,7 @@ fn header_rules() {
     h["typ"] = "JWT".into();
     assert_eq!(f.check(&f.sign_raw(&h, &c)), Err(Reject::WrongType));
     h["typ"] = "application/at+jwt".into();
-    assert_eq!(
-        f.check(&f.sign_raw(&h, &c)),
-        Ok(()),
-        "the media-type form of typ is the same type"
-    );
+    assert_eq!(f.check(&f.sign_raw(&h, &c)), Ok(()), "the media-type form of typ is the same type");
     // jku/jwk headers are never followed: the ring decides.
     let mut h = f.header();
     h["jku"] = "https://attacker.example/jwks.json".into();
@@ -204,37 +161,20 @@ fn signature_rules() {
     let f = fixture();
     let t = f.sign(&claims());
     let (input, _) = t.rsplit_once('.').expect("three parts");
-    assert_eq!(
-        f.check(&format!("{input}.{}", b64::encode(&[0u8; 64]))),
-        Err(Reject::BadSignature),
-        "r = s = 0"
-    );
+    assert_eq!(f.check(&format!("{input}.{}", b64::encode(&[0u8; 64]))), Err(Reject::BadSignature), "r = s = 0");
     let mut other = claims();
     other.scope = ScopeSet::parse("orders:read orders:write").expect("scope");
-    let forged = format!(
-        "{}.{}",
-        f.sign(&other).rsplit_once('.').expect("parts").0,
-        t.rsplit_once('.').expect("parts").1
-    );
-    assert_eq!(
-        f.check(&forged),
-        Err(Reject::BadSignature),
-        "another token's signature"
-    );
+    let forged =
+        format!("{}.{}", f.sign(&other).rsplit_once('.').expect("parts").0, t.rsplit_once('.').expect("parts").1);
+    assert_eq!(f.check(&forged), Err(Reject::BadSignature), "another token's signature");
     // Another key with the same kid.
     let other_key = p256::ecdsa::SigningKey::from_slice(&[3u8; 32]).expect("sk");
     let sig: p256::ecdsa::Signature = other_key.sign(input.as_bytes());
-    assert_eq!(
-        f.check(&token::compact(input, &sig.to_bytes())),
-        Err(Reject::BadSignature)
-    );
+    assert_eq!(f.check(&token::compact(input, &sig.to_bytes())), Err(Reject::BadSignature));
     // DER instead of raw r||s.
     let der = f.sk.sign(input.as_bytes());
     let der: p256::ecdsa::DerSignature = p256::ecdsa::Signature::to_der(&der);
-    assert_eq!(
-        f.check(&token::compact(input, der.as_bytes())),
-        Err(Reject::BadSignature)
-    );
+    assert_eq!(f.check(&token::compact(input, der.as_bytes())), Err(Reject::BadSignature));
 }
 
 #[test]
@@ -250,11 +190,7 @@ fn claim_rules() {
     assert_eq!(f.check(&f.sign(&c)), Ok(()), "one of several audiences");
     let mut c = claims();
     c.exp = NOW.minus(Duration::from_secs(30));
-    assert_eq!(
-        f.check(&f.sign(&c)),
-        Err(Reject::Expired),
-        "expired beyond the leeway"
-    );
+    assert_eq!(f.check(&f.sign(&c)), Err(Reject::Expired), "expired beyond the leeway");
     c.exp = NOW.minus(Duration::from_secs(29));
     assert_eq!(f.check(&f.sign(&c)), Ok(()), "within the leeway");
     let mut c = claims();
@@ -265,20 +201,9 @@ fn claim_rules() {
     assert_eq!(f.check(&f.sign(&c)), Err(Reject::IssuedInFuture));
     let mut v = serde_json::to_value(claims()).expect("json");
     v.as_object_mut().expect("obj").remove("exp");
-    assert_eq!(
-        f.check(&f.sign_raw(&f.header(), v.to_string().as_bytes())),
-        Err(Reject::InvalidClaims),
-        "missing exp"
-    );
-    let dup =
-        serde_json::to_string(&claims())
-            .expect("json")
-            .replacen('{', r#"{"scope":"admin","#, 1);
-    assert_eq!(
-        f.check(&f.sign_raw(&f.header(), dup.as_bytes())),
-        Err(Reject::InvalidClaims),
-        "duplicate claim"
-    );
+    assert_eq!(f.check(&f.sign_raw(&f.header(), v.to_string().as_bytes())), Err(Reject::InvalidClaims), "missing exp");
+    let dup = serde_json::to_string(&claims()).expect("json").replacen('{', r#"{"scope":"admin","#, 1);
+    assert_eq!(f.check(&f.sign_raw(&f.header(), dup.as_bytes())), Err(Reject::InvalidClaims), "duplicate claim");
     let mut c = serde_json::to_value(claims()).expect("json");
     c["sub"] = "tsc_someone_else".into();
     assert_eq!(
@@ -286,10 +211,7 @@ fn claim_rules() {
         Err(Reject::InvalidClaims),
         "sub must be the client"
     );
-    assert!(
-        VerifierConfig::new(ISS, vec![AUD.to_owned()], Duration::from_secs(301)).is_err(),
-        "leeway is bounded"
-    );
+    assert!(VerifierConfig::new(ISS, vec![AUD.to_owned()], Duration::from_secs(301)).is_err(), "leeway is bounded");
 }
 
 #[test]
@@ -302,92 +224,38 @@ fn revocation_rules() {
         s.apply(&[r]);
         s
     };
-    let jti = revoked(Revocation::Token {
-        jti: c.jti.clone(),
-        client_id: c.client_id.clone(),
-        expires_at: c.exp,
-    });
-    assert_eq!(
-        f.check_with(&t, &jti, None, "GET", "/api/orders/1"),
-        Err(Reject::TokenRevoked)
-    );
+    let jti = revoked(Revocation::Token { jti: c.jti.clone(), client_id: c.client_id.clone(), expires_at: c.exp });
+    assert_eq!(f.check_with(&t, &jti, None, "GET", "/api/orders/1"), Err(Reject::TokenRevoked));
     let key = revoked(Revocation::Key { kid: f.kid.clone() });
-    assert_eq!(
-        f.check_with(&t, &key, None, "GET", "/api/orders/1"),
-        Err(Reject::KeyRevoked)
-    );
-    let before = revoked(Revocation::ClientBefore {
-        client_id: c.client_id.clone(),
-        before: NOW,
-    });
-    assert_eq!(
-        f.check_with(&t, &before, None, "GET", "/api/orders/1"),
-        Err(Reject::ClientRevoked)
-    );
-    let earlier = revoked(Revocation::ClientBefore {
-        client_id: c.client_id.clone(),
-        before: NOW.minus(Duration::from_secs(1)),
-    });
-    assert_eq!(
-        f.check_with(&t, &earlier, None, "GET", "/api/orders/1"),
-        Ok(()),
-        "issued after the cut-off"
-    );
+    assert_eq!(f.check_with(&t, &key, None, "GET", "/api/orders/1"), Err(Reject::KeyRevoked));
+    let before = revoked(Revocation::ClientBefore { client_id: c.client_id.clone(), before: NOW });
+    assert_eq!(f.check_with(&t, &before, None, "GET", "/api/orders/1"), Err(Reject::ClientRevoked));
+    let earlier =
+        revoked(Revocation::ClientBefore { client_id: c.client_id.clone(), before: NOW.minus(Duration::from_secs(1)) });
+    assert_eq!(f.check_with(&t, &earlier, None, "GET", "/api/orders/1"), Ok(()), "issued after the cut-off");
     let mut disabled = RevocationSet::new();
     disabled.set_disabled(std::slice::from_ref(&c.client_id));
-    assert_eq!(
-        f.check_with(&t, &disabled, None, "GET", "/api/orders/1"),
-        Err(Reject::ClientDisabled)
-    );
+    assert_eq!(f.check_with(&t, &disabled, None, "GET", "/api/orders/1"), Err(Reject::ClientDisabled));
     let mut pruned = jti.clone();
     pruned.prune(c.exp.plus(Duration::from_secs(31)), Duration::from_secs(30));
-    assert_eq!(
-        pruned.token_count(),
-        0,
-        "entries go once their token has expired"
-    );
+    assert_eq!(pruned.token_count(), 0, "entries go once their token has expired");
 }
 
 #[test]
 fn ip_and_route_rules() {
     let f = fixture();
     let mut c = claims();
-    c.cidrs = vec![
-        "10.0.0.0/8".parse().expect("net"),
-        "2001:db8::/32".parse().expect("net"),
-    ];
+    c.cidrs = vec!["10.0.0.0/8".parse().expect("net"), "2001:db8::/32".parse().expect("net")];
     let t = f.sign(&c);
     let none = RevocationSet::new();
-    assert_eq!(
-        f.check_with(&t, &none, Some("10.2.3.4"), "GET", "/api/orders/1"),
-        Ok(())
-    );
-    assert_eq!(
-        f.check_with(&t, &none, Some("2001:db8::1"), "GET", "/api/orders/1"),
-        Ok(())
-    );
-    assert_eq!(
-        f.check_with(&t, &none, Some("::ffff:10.2.3.4"), "GET", "/api/orders/1"),
-        Ok(())
-    );
-    assert_eq!(
-        f.check_with(&t, &none, Some("192.0.2.1"), "GET", "/api/orders/1"),
-        Err(Reject::IpNotAllowed)
-    );
-    assert_eq!(
-        f.check_with(&t, &none, None, "GET", "/api/orders/1"),
-        Err(Reject::IpNotAllowed),
-        "unknown source"
-    );
+    assert_eq!(f.check_with(&t, &none, Some("10.2.3.4"), "GET", "/api/orders/1"), Ok(()));
+    assert_eq!(f.check_with(&t, &none, Some("2001:db8::1"), "GET", "/api/orders/1"), Ok(()));
+    assert_eq!(f.check_with(&t, &none, Some("::ffff:10.2.3.4"), "GET", "/api/orders/1"), Ok(()));
+    assert_eq!(f.check_with(&t, &none, Some("192.0.2.1"), "GET", "/api/orders/1"), Err(Reject::IpNotAllowed));
+    assert_eq!(f.check_with(&t, &none, None, "GET", "/api/orders/1"), Err(Reject::IpNotAllowed), "unknown source");
     let t = f.sign(&claims());
-    assert_eq!(
-        f.check_with(&t, &none, None, "POST", "/api/orders"),
-        Err(Reject::InsufficientScope)
-    );
-    assert_eq!(
-        f.check_with(&t, &none, None, "GET", "/api/secret"),
-        Err(Reject::NoRoute)
-    );
+    assert_eq!(f.check_with(&t, &none, None, "POST", "/api/orders"), Err(Reject::InsufficientScope));
+    assert_eq!(f.check_with(&t, &none, None, "GET", "/api/secret"), Err(Reject::NoRoute));
     assert_eq!(Reject::InsufficientScope.outcome(), Outcome::Forbidden);
     assert_eq!(Reject::BadSignature.outcome(), Outcome::Unauthorized);
 }

@@ -27,9 +27,7 @@ pub struct SoftwareKeys {
 
 impl std::fmt::Debug for SoftwareKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SoftwareKeys")
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
+        f.debug_struct("SoftwareKeys").field("dir", &self.dir).finish_non_exhaustive()
     }
 }
 
@@ -42,17 +40,12 @@ impl SoftwareKeys {
     pub fn open(dir: &Path) -> PortResult<Self> {
         std::fs::create_dir_all(dir).map_err(io_err)?;
         crate::restrict(dir, 0o700).map_err(io_err)?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            cache: Arc::default(),
-        })
+        Ok(Self { dir: dir.to_path_buf(), cache: Arc::default() })
     }
 
     fn path(&self, id: &str, ext: &str) -> PortResult<PathBuf> {
         // Ids are ours ("local-" + hex); anything else could walk out of the directory.
-        let name = id
-            .strip_prefix("local-")
-            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let name = id.strip_prefix("local-").filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
         let Some(name) = name else {
             return Err(PortError::Conflict(format!("not a local key id: {id:?}")));
         };
@@ -60,12 +53,7 @@ impl SoftwareKeys {
     }
 
     fn load(&self, id: &str) -> PortResult<SigningKey> {
-        if let Some(k) = self
-            .cache
-            .lock()
-            .map_err(|_| PortError::Corrupt("key cache poisoned".into()))?
-            .get(id)
-        {
+        if let Some(k) = self.cache.lock().map_err(|_| PortError::Corrupt("key cache poisoned".into()))?.get(id) {
             return Ok(k.clone());
         }
         let pem = std::fs::read_to_string(self.path(id, "pem")?).map_err(|e| {
@@ -75,8 +63,7 @@ impl SoftwareKeys {
                 io_err(e)
             }
         })?;
-        let key = SigningKey::from_pkcs8_pem(&pem)
-            .map_err(|e| PortError::Corrupt(format!("key {id}: {e}")))?;
+        let key = SigningKey::from_pkcs8_pem(&pem).map_err(|e| PortError::Corrupt(format!("key {id}: {e}")))?;
         self.cache
             .lock()
             .map_err(|_| PortError::Corrupt("key cache poisoned".into()))?
@@ -90,10 +77,8 @@ impl SoftwareKeys {
         for entry in std::fs::read_dir(&self.dir).map_err(io_err)? {
             let path = entry.map_err(io_err)?.path();
             if path.extension().is_some_and(|e| e == "deletion") {
-                let due: i64 = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-                    .unwrap_or(i64::MAX);
+                let due: i64 =
+                    std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(i64::MAX);
                 if now.0 >= due {
                     let _ = std::fs::remove_file(path.with_extension("pem"));
                     let _ = std::fs::remove_file(path.with_extension("disabled"));
@@ -121,26 +106,17 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 #[async_trait]
 impl Signer for SoftwareKeys {
-    async fn sign(
-        &self,
-        provider_key_id: &str,
-        alg: Algorithm,
-        message: &[u8],
-    ) -> PortResult<Vec<u8>> {
+    async fn sign(&self, provider_key_id: &str, alg: Algorithm, message: &[u8]) -> PortResult<Vec<u8>> {
         match alg {
             Algorithm::ES256 => {}
             #[allow(unreachable_patterns, reason = "Algorithm is non_exhaustive")]
             _ => {
-                return Err(PortError::Conflict(format!(
-                    "software keys cannot sign {alg}"
-                )));
+                return Err(PortError::Conflict(format!("software keys cannot sign {alg}")));
             }
         }
         // As KMS refuses a disabled key (DisabledException), so do we.
         if self.path(provider_key_id, "disabled")?.exists() {
-            return Err(PortError::Conflict(format!(
-                "key {provider_key_id} is disabled"
-            )));
+            return Err(PortError::Conflict(format!("key {provider_key_id} is disabled")));
         }
         let key = self.load(provider_key_id)?;
         let sig: p256::ecdsa::Signature = key.sign(message);
@@ -155,46 +131,24 @@ impl KeyManager for SoftwareKeys {
             Algorithm::ES256 => {}
             #[allow(unreachable_patterns, reason = "Algorithm is non_exhaustive")]
             _ => {
-                return Err(PortError::Conflict(format!(
-                    "software keys cannot create {alg}"
-                )));
+                return Err(PortError::Conflict(format!("software keys cannot create {alg}")));
             }
         }
         let _ = self.purge_due(SystemClock.now());
         let key = SigningKey::random(&mut OsRng);
         let mut id_bytes = [0u8; 16];
         OsRng.fill_bytes(&mut id_bytes);
-        let id = format!(
-            "local-{}",
-            id_bytes
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
-        let pem = key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| PortError::Corrupt(e.to_string()))?;
+        let id = format!("local-{}", id_bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| PortError::Corrupt(e.to_string()))?;
         write_private(&self.path(&id, "pem")?, pem.as_bytes()).map_err(io_err)?;
-        let spki = key
-            .verifying_key()
-            .to_public_key_der()
-            .map_err(|e| PortError::Corrupt(e.to_string()))?;
-        self.cache
-            .lock()
-            .map_err(|_| PortError::Corrupt("key cache poisoned".into()))?
-            .insert(id.clone(), key);
-        Ok(CreatedKey {
-            provider_key_id: id,
-            public_key_spki: spki.as_bytes().to_vec(),
-        })
+        let spki = key.verifying_key().to_public_key_der().map_err(|e| PortError::Corrupt(e.to_string()))?;
+        self.cache.lock().map_err(|_| PortError::Corrupt("key cache poisoned".into()))?.insert(id.clone(), key);
+        Ok(CreatedKey { provider_key_id: id, public_key_spki: spki.as_bytes().to_vec() })
     }
 
     async fn public_key(&self, provider_key_id: &str) -> PortResult<Vec<u8>> {
         let key = self.load(provider_key_id)?;
-        let spki = key
-            .verifying_key()
-            .to_public_key_der()
-            .map_err(|e| PortError::Corrupt(e.to_string()))?;
+        let spki = key.verifying_key().to_public_key_der().map_err(|e| PortError::Corrupt(e.to_string()))?;
         Ok(spki.as_bytes().to_vec())
     }
 

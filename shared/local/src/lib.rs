@@ -13,7 +13,7 @@ mod publisher;
 mod store;
 
 pub use keys::SoftwareKeys;
-pub use publisher::{DirPublisher, PublishedFile};
+pub use publisher::{DirPublisher, PublishedFile, write_atomic};
 pub use store::SqliteStore;
 
 use std::path::{Path, PathBuf};

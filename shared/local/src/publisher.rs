@@ -7,11 +7,7 @@ use async_trait::async_trait;
 use tessera_core::ports::{PortError, PortResult, PublishedDocuments, Publisher};
 
 /// The published files, by URL path under `/.well-known/`.
-pub const FILES: [&str; 3] = [
-    "jwks.json",
-    "openid-configuration",
-    "oauth-authorization-server",
-];
+pub const FILES: [&str; 3] = ["jwks.json", "openid-configuration", "oauth-authorization-server"];
 
 /// A directory publisher: `DIR/.well-known/*`, written by rename so a reader never sees half a file.
 #[derive(Clone, Debug)]
@@ -32,9 +28,7 @@ impl DirPublisher {
     /// Publishes under `root`.
     #[must_use]
     pub fn new(root: &Path) -> Self {
-        Self {
-            root: root.to_path_buf(),
-        }
+        Self { root: root.to_path_buf() }
     }
 
     fn dir(&self) -> PathBuf {
@@ -59,8 +53,14 @@ impl DirPublisher {
     }
 }
 
-fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+/// Replaces a file atomically: written beside it under a unique name, then renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // A temp name of its own per write: two publishers (the dev server and `tessera keys rotate`, or two
+    // overlapping rotations) must never rename each other's half-written file.
+    let mut nonce = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+    let suffix: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = path.with_extension(format!("tmp-{}-{suffix}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(tmp, path)
 }
@@ -72,19 +72,10 @@ impl Publisher for DirPublisher {
         let docs = docs.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
-            replace(
-                &dir.join(".max-age"),
-                docs.max_age.as_secs().to_string().as_bytes(),
-            )?;
-            replace(
-                &dir.join("openid-configuration"),
-                &docs.openid_configuration,
-            )?;
-            replace(
-                &dir.join("oauth-authorization-server"),
-                &docs.oauth_authorization_server,
-            )?;
-            replace(&dir.join("jwks.json"), &docs.jwks)
+            write_atomic(&dir.join(".max-age"), docs.max_age.as_secs().to_string().as_bytes())?;
+            write_atomic(&dir.join("openid-configuration"), &docs.openid_configuration)?;
+            write_atomic(&dir.join("oauth-authorization-server"), &docs.oauth_authorization_server)?;
+            write_atomic(&dir.join("jwks.json"), &docs.jwks)
         })
         .await
         .map_err(PortError::unavailable)?

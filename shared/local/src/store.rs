@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use tessera_core::client::{Client, ClientStatus};
 use tessera_core::lifecycle::KeyRecord;
 use tessera_core::ports::{
-    ClientStore, Cursor, KeyRegistry, KeySource, PortError, PortResult, RevocationDelta,
-    RevocationSource, RevocationStore, TokenRecord, TokenStore,
+    ClientStore, Cursor, KeyRegistry, KeySource, PortError, PortResult, RevocationDelta, RevocationSource,
+    RevocationStore, TokenRecord, TokenStore,
 };
 use tessera_core::revocation::Revocation;
 use tessera_core::{ClientId, Jti, UnixTime};
@@ -84,16 +84,11 @@ impl SqliteStore {
         // WAL lets readers run beside the one writer, across processes; the busy timeout makes a writer
         // wait for another process's transaction instead of failing.
         conn.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
     async fn run<T, F>(&self, f: F) -> PortResult<T>
@@ -103,9 +98,7 @@ impl SqliteStore {
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| PortError::Corrupt("store lock poisoned".to_owned()))?;
+            let mut guard = conn.lock().map_err(|_| PortError::Corrupt("store lock poisoned".to_owned()))?;
             f(&mut guard)
         })
         .await
@@ -116,14 +109,9 @@ impl SqliteStore {
     pub async fn purge_expired(&self, now: UnixTime) -> PortResult<usize> {
         let horizon = now.minus(REVOCATION_SLACK).0;
         self.run(move |c| {
-            let a = c
-                .execute("DELETE FROM tokens WHERE expires_at < ?1", params![horizon])
-                .map_err(db_err)?;
+            let a = c.execute("DELETE FROM tokens WHERE expires_at < ?1", params![horizon]).map_err(db_err)?;
             let b = c
-                .execute(
-                    "DELETE FROM revocations WHERE expires_at IS NOT NULL AND expires_at < ?1",
-                    params![horizon],
-                )
+                .execute("DELETE FROM revocations WHERE expires_at IS NOT NULL AND expires_at < ?1", params![horizon])
                 .map_err(db_err)?;
             Ok(a + b)
         })
@@ -145,21 +133,15 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn create_client(&self, client: &Client) -> PortResult<()> {
-        let (id, version, status, body) = (
-            client.id.to_string(),
-            client.version,
-            status_str(client.status),
-            to_json(client)?,
-        );
+        let (id, version, status, body) =
+            (client.id.to_string(), client.version, status_str(client.status), to_json(client)?);
         self.run(move |c| {
             match c.execute(
                 "INSERT INTO clients (id, version, status, body) VALUES (?1, ?2, ?3, ?4)",
                 params![id, version, status, body],
             ) {
                 Ok(_) => Ok(()),
-                Err(e) if is_constraint(&e) => {
-                    Err(PortError::Conflict(format!("client {id} exists")))
-                }
+                Err(e) if is_constraint(&e) => Err(PortError::Conflict(format!("client {id} exists"))),
                 Err(e) => Err(db_err(e)),
             }
         })
@@ -170,9 +152,7 @@ impl ClientStore for SqliteStore {
         let id = id.to_string();
         self.run(move |c| {
             let body: Option<String> = c
-                .query_row("SELECT body FROM clients WHERE id = ?1", params![id], |r| {
-                    r.get(0)
-                })
+                .query_row("SELECT body FROM clients WHERE id = ?1", params![id], |r| r.get(0))
                 .optional()
                 .map_err(db_err)?;
             body.map(|b| from_json(&b, "client")).transpose()
@@ -181,12 +161,8 @@ impl ClientStore for SqliteStore {
     }
 
     async fn update_client(&self, client: &Client) -> PortResult<()> {
-        let (id, version, status, body) = (
-            client.id.to_string(),
-            client.version,
-            status_str(client.status),
-            to_json(client)?,
-        );
+        let (id, version, status, body) =
+            (client.id.to_string(), client.version, status_str(client.status), to_json(client)?);
         self.run(move |c| {
             let n = c
                 .execute(
@@ -203,32 +179,18 @@ impl ClientStore for SqliteStore {
         let id = id.to_string();
         self.run(move |c| {
             let n = c
-                .execute(
-                    "DELETE FROM clients WHERE id = ?1 AND version = ?2",
-                    params![id, expected_version],
-                )
+                .execute("DELETE FROM clients WHERE id = ?1 AND version = ?2", params![id, expected_version])
                 .map_err(db_err)?;
-            if n == 1 {
-                Ok(())
-            } else {
-                Err(PortError::Conflict(format!(
-                    "client {id} changed or is gone"
-                )))
-            }
+            if n == 1 { Ok(()) } else { Err(PortError::Conflict(format!("client {id} changed or is gone"))) }
         })
         .await
     }
 
     async fn list_clients(&self) -> PortResult<Vec<Client>> {
         self.run(|c| {
-            let mut stmt = c
-                .prepare("SELECT body FROM clients ORDER BY id")
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(db_err)?;
-            rows.map(|r| r.map_err(db_err).and_then(|b| from_json(&b, "client")))
-                .collect()
+            let mut stmt = c.prepare("SELECT body FROM clients ORDER BY id").map_err(db_err)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err).and_then(|b| from_json(&b, "client"))).collect()
         })
         .await
     }
@@ -237,21 +199,15 @@ impl ClientStore for SqliteStore {
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn record_token(&self, record: &TokenRecord) -> PortResult<()> {
-        let (jti, client, exp, body) = (
-            record.jti.to_string(),
-            record.client_id.to_string(),
-            record.expires_at.0,
-            to_json(record)?,
-        );
+        let (jti, client, exp, body) =
+            (record.jti.to_string(), record.client_id.to_string(), record.expires_at.0, to_json(record)?);
         self.run(move |c| {
             match c.execute(
                 "INSERT INTO tokens (jti, client_id, expires_at, body) VALUES (?1, ?2, ?3, ?4)",
                 params![jti, client, exp, body],
             ) {
                 Ok(_) => Ok(()),
-                Err(e) if is_constraint(&e) => {
-                    Err(PortError::Conflict(format!("token {jti} exists")))
-                }
+                Err(e) if is_constraint(&e) => Err(PortError::Conflict(format!("token {jti} exists"))),
                 Err(e) => Err(db_err(e)),
             }
         })
@@ -262,11 +218,9 @@ impl TokenStore for SqliteStore {
         let jti = jti.to_string();
         self.run(move |c| {
             let body: Option<String> = c
-                .query_row(
-                    "SELECT body FROM tokens WHERE jti = ?1 AND expires_at > ?2",
-                    params![jti, now.0],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT body FROM tokens WHERE jti = ?1 AND expires_at > ?2", params![jti, now.0], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(db_err)?;
             body.map(|b| from_json(&b, "token")).transpose()
@@ -279,14 +233,9 @@ impl TokenStore for SqliteStore {
 impl KeySource for SqliteStore {
     async fn list_keys(&self) -> PortResult<Vec<KeyRecord>> {
         self.run(|c| {
-            let mut stmt = c
-                .prepare("SELECT body FROM keys ORDER BY generation")
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(db_err)?;
-            rows.map(|r| r.map_err(db_err).and_then(|b| from_json(&b, "key")))
-                .collect()
+            let mut stmt = c.prepare("SELECT body FROM keys ORDER BY generation").map_err(db_err)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err).and_then(|b| from_json(&b, "key"))).collect()
         })
         .await
     }
@@ -295,21 +244,16 @@ impl KeySource for SqliteStore {
 #[async_trait]
 impl KeyRegistry for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord) -> PortResult<()> {
-        let (kid, generation, version, body) = (
-            key.kid.to_string(),
-            key.generation,
-            key.version,
-            to_json(key)?,
-        );
+        let (kid, generation, version, body) = (key.kid.to_string(), key.generation, key.version, to_json(key)?);
         self.run(move |c| {
             match c.execute(
                 "INSERT INTO keys (kid, generation, version, body) VALUES (?1, ?2, ?3, ?4)",
                 params![kid, generation, version, body],
             ) {
                 Ok(_) => Ok(()),
-                Err(e) if is_constraint(&e) => Err(PortError::Conflict(format!(
-                    "key {kid} or generation {generation} exists"
-                ))),
+                Err(e) if is_constraint(&e) => {
+                    Err(PortError::Conflict(format!("key {kid} or generation {generation} exists")))
+                }
                 Err(e) => Err(db_err(e)),
             }
         })
@@ -317,10 +261,8 @@ impl KeyRegistry for SqliteStore {
     }
 
     async fn update_keys(&self, keys: &[KeyRecord]) -> PortResult<()> {
-        let rows: Vec<(String, u64, String)> = keys
-            .iter()
-            .map(|k| Ok((k.kid.to_string(), k.version, to_json(k)?)))
-            .collect::<PortResult<_>>()?;
+        let rows: Vec<(String, u64, String)> =
+            keys.iter().map(|k| Ok((k.kid.to_string(), k.version, to_json(k)?))).collect::<PortResult<_>>()?;
         self.run(move |c| {
             // IMMEDIATE takes the write lock up front, so the version checks and writes are one unit.
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
@@ -371,17 +313,10 @@ impl RevocationStore for SqliteStore {
 
 #[async_trait]
 impl RevocationSource for SqliteStore {
-    async fn revocations_since(
-        &self,
-        cursor: Option<&Cursor>,
-        now: UnixTime,
-    ) -> PortResult<RevocationDelta> {
+    async fn revocations_since(&self, cursor: Option<&Cursor>, now: UnixTime) -> PortResult<RevocationDelta> {
         let after: i64 = match cursor {
             None => 0,
-            Some(c) => {
-                c.0.parse()
-                    .map_err(|_| PortError::Corrupt(format!("bad cursor {:?}", c.0)))?
-            }
+            Some(c) => c.0.parse().map_err(|_| PortError::Corrupt(format!("bad cursor {:?}", c.0)))?,
         };
         let horizon = now.minus(REVOCATION_SLACK).0;
         self.run(move |c| {

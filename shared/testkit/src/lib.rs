@@ -3,10 +3,7 @@
 //!
 //! Each suite expects a fresh, empty backend and panics (fails the calling test) on the first broken
 //! promise.
-#![allow(
-    clippy::unwrap_used,
-    reason = "test support: a failed unwrap is a failed contract"
-)]
+#![allow(clippy::unwrap_used, reason = "test support: a failed unwrap is a failed contract")]
 
 use std::time::Duration;
 
@@ -15,8 +12,7 @@ use tessera_core::client::{Client, ClientStatus, SecretRecord};
 use tessera_core::jose::{Algorithm, PublicKey};
 use tessera_core::lifecycle::{KeyRecord, KeyStatus};
 use tessera_core::ports::{
-    ClientStore, KeyManager, KeyRegistry, PortError, RevocationSource, RevocationStore, Signer,
-    TokenRecord, TokenStore,
+    ClientStore, KeyManager, KeyRegistry, PortError, RevocationSource, RevocationStore, Signer, TokenRecord, TokenStore,
 };
 use tessera_core::revocation::Revocation;
 use tessera_core::secret::ClientSecret;
@@ -30,11 +26,7 @@ fn client(id: &str) -> Client {
         id: ClientId::parse(id).unwrap(),
         name: format!("client {id}"),
         status: ClientStatus::Active,
-        secrets: vec![SecretRecord {
-            hash: secret.hash(),
-            created_at: NOW,
-            expires_at: None,
-        }],
+        secrets: vec![SecretRecord { hash: secret.hash(), created_at: NOW, expires_at: None }],
         scopes: ScopeSet::parse("a b").unwrap(),
         audiences: vec!["https://api".into()],
         cidrs: vec!["10.0.0.0/8".parse().unwrap()],
@@ -53,22 +45,9 @@ fn is_conflict<T: std::fmt::Debug>(r: Result<T, PortError>) -> bool {
 pub async fn client_store_contract(store: &dyn ClientStore) {
     let a = client("tsc_contract_a");
     store.create_client(&a).await.unwrap();
-    assert!(
-        is_conflict(store.create_client(&a).await),
-        "create twice must conflict"
-    );
-    assert_eq!(
-        store.get_client(&a.id).await.unwrap(),
-        Some(a.clone()),
-        "read back what was written"
-    );
-    assert_eq!(
-        store
-            .get_client(&ClientId::parse("tsc_missing").unwrap())
-            .await
-            .unwrap(),
-        None
-    );
+    assert!(is_conflict(store.create_client(&a).await), "create twice must conflict");
+    assert_eq!(store.get_client(&a.id).await.unwrap(), Some(a.clone()), "read back what was written");
+    assert_eq!(store.get_client(&ClientId::parse("tsc_missing").unwrap()).await.unwrap(), None);
 
     let mut v2 = a.clone();
     v2.status = ClientStatus::Disabled;
@@ -78,37 +57,18 @@ pub async fn client_store_contract(store: &dyn ClientStore) {
     let mut stale = a.clone();
     stale.name = "stale".into();
     stale.version = 2;
-    assert!(
-        is_conflict(store.update_client(&stale).await),
-        "a stale update must conflict"
-    );
-    assert_eq!(
-        store.get_client(&a.id).await.unwrap(),
-        Some(v2.clone()),
-        "the lost update changed nothing"
-    );
+    assert!(is_conflict(store.update_client(&stale).await), "a stale update must conflict");
+    assert_eq!(store.get_client(&a.id).await.unwrap(), Some(v2.clone()), "the lost update changed nothing");
 
     let b = client("tsc_contract_b");
     store.create_client(&b).await.unwrap();
-    let ids: Vec<String> = store
-        .list_clients()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id.to_string())
-        .collect();
+    let ids: Vec<String> = store.list_clients().await.unwrap().into_iter().map(|c| c.id.to_string()).collect();
     assert_eq!(ids, vec!["tsc_contract_a", "tsc_contract_b"]);
 
-    assert!(
-        is_conflict(store.delete_client(&a.id, 1).await),
-        "delete with a stale version must conflict"
-    );
+    assert!(is_conflict(store.delete_client(&a.id, 1).await), "delete with a stale version must conflict");
     store.delete_client(&a.id, 2).await.unwrap();
     assert_eq!(store.get_client(&a.id).await.unwrap(), None);
-    assert!(
-        is_conflict(store.update_client(&v2).await),
-        "updating a deleted client must conflict"
-    );
+    assert!(is_conflict(store.update_client(&v2).await), "updating a deleted client must conflict");
 }
 
 /// Token metadata: recorded once, readable until expiry.
@@ -123,29 +83,10 @@ pub async fn token_store_contract(store: &dyn TokenStore) {
         expires_at: NOW.plus(Duration::from_secs(60)),
     };
     store.record_token(&record).await.unwrap();
-    assert!(
-        is_conflict(store.record_token(&record).await),
-        "a jti is unique"
-    );
-    assert_eq!(
-        store.get_token(&record.jti, NOW).await.unwrap(),
-        Some(record.clone())
-    );
-    assert_eq!(
-        store
-            .get_token(&record.jti, NOW.plus(Duration::from_secs(60)))
-            .await
-            .unwrap(),
-        None,
-        "expired"
-    );
-    assert_eq!(
-        store
-            .get_token(&Jti::parse("other").unwrap(), NOW)
-            .await
-            .unwrap(),
-        None
-    );
+    assert!(is_conflict(store.record_token(&record).await), "a jti is unique");
+    assert_eq!(store.get_token(&record.jti, NOW).await.unwrap(), Some(record.clone()));
+    assert_eq!(store.get_token(&record.jti, NOW.plus(Duration::from_secs(60))).await.unwrap(), None, "expired");
+    assert_eq!(store.get_token(&Jti::parse("other").unwrap(), NOW).await.unwrap(), None);
 }
 
 fn key(generation: u64) -> KeyRecord {
@@ -174,10 +115,7 @@ pub async fn key_registry_contract(store: &dyn KeyRegistry) {
     assert!(is_conflict(store.insert_key(&k1).await), "same kid");
     let mut same_gen = key(1);
     same_gen.kid = Kid::parse("other-kid").unwrap();
-    assert!(
-        is_conflict(store.insert_key(&same_gen).await),
-        "two rotators claiming one generation: one wins"
-    );
+    assert!(is_conflict(store.insert_key(&same_gen).await), "two rotators claiming one generation: one wins");
     let k2 = key(2);
     store.insert_key(&k2).await.unwrap();
 
@@ -188,11 +126,7 @@ pub async fn key_registry_contract(store: &dyn KeyRegistry) {
     a2.status = KeyStatus::Retiring;
     a2.version = 2;
     store.update_keys(&[a1.clone(), a2.clone()]).await.unwrap();
-    assert_eq!(
-        store.list_keys().await.unwrap(),
-        vec![a1.clone(), a2.clone()],
-        "ordered by generation"
-    );
+    assert_eq!(store.list_keys().await.unwrap(), vec![a1.clone(), a2.clone()], "ordered by generation");
 
     // A batch with one stale member applies nothing.
     let mut b1 = a1.clone();
@@ -202,11 +136,7 @@ pub async fn key_registry_contract(store: &dyn KeyRegistry) {
     stale2.status = KeyStatus::Active;
     stale2.version = 2;
     assert!(is_conflict(store.update_keys(&[b1, stale2]).await));
-    assert_eq!(
-        store.list_keys().await.unwrap(),
-        vec![a1, a2],
-        "all or nothing"
-    );
+    assert_eq!(store.list_keys().await.unwrap(), vec![a1, a2], "all or nothing");
 }
 
 /// Revocations: idempotent appends, an incremental feed, expiry, and the disabled clients.
@@ -224,43 +154,18 @@ where
     };
     store.revoke(&token, NOW).await.unwrap();
     store.revoke(&token, NOW).await.unwrap();
-    let before = Revocation::ClientBefore {
-        client_id: c.clone(),
-        before: NOW,
-    };
+    let before = Revocation::ClientBefore { client_id: c.clone(), before: NOW };
     store.revoke(&before, NOW).await.unwrap();
-    let d1 = store
-        .revocations_since(Some(&first.cursor), NOW)
-        .await
-        .unwrap();
-    assert_eq!(
-        d1.added,
-        vec![token.clone(), before.clone()],
-        "in order, without duplicates"
-    );
-    let d2 = store
-        .revocations_since(Some(&d1.cursor), NOW)
-        .await
-        .unwrap();
+    let d1 = store.revocations_since(Some(&first.cursor), NOW).await.unwrap();
+    assert_eq!(d1.added, vec![token.clone(), before.clone()], "in order, without duplicates");
+    let d2 = store.revocations_since(Some(&d1.cursor), NOW).await.unwrap();
     assert!(d2.added.is_empty(), "nothing new after the cursor");
-    let key = Revocation::Key {
-        kid: Kid::parse("k9").unwrap(),
-    };
+    let key = Revocation::Key { kid: Kid::parse("k9").unwrap() };
     store.revoke(&key, NOW).await.unwrap();
-    assert_eq!(
-        store
-            .revocations_since(Some(&d2.cursor), NOW)
-            .await
-            .unwrap()
-            .added,
-        vec![key.clone()]
-    );
+    assert_eq!(store.revocations_since(Some(&d2.cursor), NOW).await.unwrap().added, vec![key.clone()]);
 
     // Long after the token expired, a full read no longer carries its entry.
-    let later = store
-        .revocations_since(None, NOW.plus(Duration::from_secs(86_400)))
-        .await
-        .unwrap();
+    let later = store.revocations_since(None, NOW.plus(Duration::from_secs(86_400))).await.unwrap();
     assert_eq!(later.added, vec![before, key]);
 
     let mut disabled = client("tsc_disabled");
@@ -269,10 +174,7 @@ where
     disabled.status = ClientStatus::Disabled;
     disabled.version = 2;
     store.update_client(&disabled).await.unwrap();
-    let d = store
-        .revocations_since(Some(&d2.cursor), NOW)
-        .await
-        .unwrap();
+    let d = store.revocations_since(Some(&d2.cursor), NOW).await.unwrap();
     assert_eq!(d.disabled_clients, vec![disabled.id]);
 }
 
@@ -284,41 +186,17 @@ where
 {
     let created = keys.create_key(Algorithm::ES256).await.unwrap();
     let public = PublicKey::from_spki(Algorithm::ES256, &created.public_key_spki).unwrap();
-    assert_eq!(
-        keys.public_key(&created.provider_key_id).await.unwrap(),
-        created.public_key_spki
-    );
+    assert_eq!(keys.public_key(&created.provider_key_id).await.unwrap(), created.public_key_spki);
     let message = b"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0";
-    let der = keys
-        .sign(&created.provider_key_id, Algorithm::ES256, message)
-        .await
-        .unwrap();
+    let der = keys.sign(&created.provider_key_id, Algorithm::ES256, message).await.unwrap();
     assert_eq!(der[0], 0x30, "DER SEQUENCE, as KMS returns");
     let raw = Algorithm::ES256.jws_signature(&der).unwrap();
-    assert!(
-        public.verify(message, &raw),
-        "signature verifies with the core"
-    );
+    assert!(public.verify(message, &raw), "signature verifies with the core");
     assert!(!public.verify(b"other message", &raw));
     let other = keys.create_key(Algorithm::ES256).await.unwrap();
-    assert_ne!(
-        other.public_key_spki, created.public_key_spki,
-        "every key is new"
-    );
+    assert_ne!(other.public_key_spki, created.public_key_spki, "every key is new");
     keys.disable_key(&created.provider_key_id).await.unwrap();
-    assert!(
-        keys.sign(&created.provider_key_id, Algorithm::ES256, message)
-            .await
-            .is_err(),
-        "disabled keys do not sign"
-    );
-    keys.schedule_deletion(&created.provider_key_id, Duration::from_secs(7 * 86_400))
-        .await
-        .unwrap();
-    assert!(
-        keys.sign(&other.provider_key_id, Algorithm::ES256, message)
-            .await
-            .is_ok(),
-        "others still sign"
-    );
+    assert!(keys.sign(&created.provider_key_id, Algorithm::ES256, message).await.is_err(), "disabled keys do not sign");
+    keys.schedule_deletion(&created.provider_key_id, Duration::from_secs(7 * 86_400)).await.unwrap();
+    assert!(keys.sign(&other.provider_key_id, Algorithm::ES256, message).await.is_ok(), "others still sign");
 }

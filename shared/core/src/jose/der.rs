@@ -98,10 +98,7 @@ fn push_integer(out: &mut Vec<u8>, mut v: &[u8]) {
 /// Converts a JOSE `r || s` signature of `2 * width` bytes to DER.
 pub fn raw_to_der(raw: &[u8], width: usize) -> Result<Vec<u8>, SignatureFormatError> {
     if raw.len() != 2 * width || width == 0 || width > 66 {
-        return Err(SignatureFormatError::RawLength {
-            expected: 2 * width,
-            got: raw.len(),
-        });
+        return Err(SignatureFormatError::RawLength { expected: 2 * width, got: raw.len() });
     }
     let (r, s) = raw.split_at(width);
     let mut body = Vec::with_capacity(2 * width + 6);
@@ -155,11 +152,7 @@ mod tests {
         assert!(raw[..31].iter().all(|&b| b == 0));
         assert_eq!(raw[31], 5);
         assert_eq!(&raw[62..], &[1, 2]);
-        assert_eq!(
-            raw_to_der(&raw, 32).expect("raw"),
-            der,
-            "minimal encoding restored"
-        );
+        assert_eq!(raw_to_der(&raw, 32).expect("raw"), der, "minimal encoding restored");
     }
 
     #[test]
@@ -176,32 +169,14 @@ mod tests {
         assert!(der_to_raw(&good, 32).is_ok());
         let mut trailing = good.clone();
         trailing.push(0);
-        assert!(
-            der_to_raw(&trailing, 32).is_err(),
-            "trailing byte after the sequence"
-        );
-        assert!(
-            der_to_raw(&good[..good.len() - 1], 32).is_err(),
-            "truncated"
-        );
+        assert!(der_to_raw(&trailing, 32).is_err(), "trailing byte after the sequence");
+        assert!(der_to_raw(&good[..good.len() - 1], 32).is_err(), "truncated");
         assert!(der_to_raw(&[], 32).is_err(), "empty");
         assert!(der_to_raw(&seq(&[int(&[1])]), 32).is_err(), "missing s");
-        assert!(
-            der_to_raw(&seq(&[int(&[1]), int(&[2]), int(&[3])]), 32).is_err(),
-            "extra integer"
-        );
-        assert!(
-            der_to_raw(&seq(&[int(&[0x80]), int(&[2])]), 32).is_err(),
-            "negative r"
-        );
-        assert!(
-            der_to_raw(&seq(&[int(&[0, 1]), int(&[2])]), 32).is_err(),
-            "non-minimal r"
-        );
-        assert!(
-            der_to_raw(&seq(&[int(&[]), int(&[2])]), 32).is_err(),
-            "empty integer"
-        );
+        assert!(der_to_raw(&seq(&[int(&[1]), int(&[2]), int(&[3])]), 32).is_err(), "extra integer");
+        assert!(der_to_raw(&seq(&[int(&[0x80]), int(&[2])]), 32).is_err(), "negative r");
+        assert!(der_to_raw(&seq(&[int(&[0, 1]), int(&[2])]), 32).is_err(), "non-minimal r");
+        assert!(der_to_raw(&seq(&[int(&[]), int(&[2])]), 32).is_err(), "empty integer");
         assert_eq!(
             der_to_raw(&seq(&[int(&[1; 33]), int(&[2])]), 32),
             Err(SignatureFormatError::IntegerTooLong(32)),
@@ -212,13 +187,7 @@ mod tests {
 
     #[test]
     fn raw_of_the_wrong_length_is_refused() {
-        assert_eq!(
-            raw_to_der(&[0; 63], 32),
-            Err(SignatureFormatError::RawLength {
-                expected: 64,
-                got: 63
-            })
-        );
+        assert_eq!(raw_to_der(&[0; 63], 32), Err(SignatureFormatError::RawLength { expected: 64, got: 63 }));
         assert!(raw_to_der(&[0; 65], 32).is_err());
         assert!(raw_to_der(&[], 32).is_err());
     }

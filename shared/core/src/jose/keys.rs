@@ -105,8 +105,9 @@ impl PublicKey {
     #[must_use]
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match self {
-            Self::P256(key) => p256::ecdsa::Signature::from_slice(signature)
-                .is_ok_and(|sig| key.verify(message, &sig).is_ok()),
+            Self::P256(key) => {
+                p256::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
+            }
         }
     }
 
@@ -246,9 +247,7 @@ mod tests {
 
     #[test]
     fn zero_and_out_of_range_signature_scalars_are_refused() {
-        let vk = *p256::ecdsa::SigningKey::from_slice(&[7u8; 32])
-            .expect("sk")
-            .verifying_key();
+        let vk = *p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("sk").verifying_key();
         let key = PublicKey::P256(vk);
         assert!(!key.verify(b"m", &[0u8; 64]), "r = s = 0");
         let order = hex32("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
@@ -259,9 +258,7 @@ mod tests {
 
     #[test]
     fn spki_with_a_point_off_the_curve_is_refused() {
-        let vk = *p256::ecdsa::SigningKey::from_slice(&[7u8; 32])
-            .expect("sk")
-            .verifying_key();
+        let vk = *p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("sk").verifying_key();
         let mut spki = vk.to_public_key_der().expect("spki").as_bytes().to_vec();
         let last = spki.len() - 1;
         spki[last] ^= 1;
@@ -275,13 +272,10 @@ mod tests {
     #[test]
     fn thumbprint_matches_rfc7638_for_an_ec_key() {
         // The thumbprint is the hash of the canonical members; recompute it independently.
-        let vk = *p256::ecdsa::SigningKey::from_slice(&[9u8; 32])
-            .expect("sk")
-            .verifying_key();
+        let vk = *p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).expect("sk").verifying_key();
         let key = PublicKey::P256(vk);
         let jwk = key.to_jwk(&key.thumbprint());
-        let canonical =
-            serde_json::json!({"crv": jwk.crv, "kty": jwk.kty, "x": jwk.x, "y": jwk.y}).to_string();
+        let canonical = serde_json::json!({"crv": jwk.crv, "kty": jwk.kty, "x": jwk.x, "y": jwk.y}).to_string();
         assert_eq!(jwk.kid, b64::encode(&Sha256::digest(canonical.as_bytes())));
         assert_eq!(jwk.alg, "ES256");
     }

@@ -59,51 +59,27 @@ pub async fn create_client(
     now: UnixTime,
     rng: &mut (impl RngCore + CryptoRng + Send),
 ) -> Result<(Client, ClientSecret), AdminError> {
-    if spec.name.trim().is_empty()
-        || spec.name.len() > 200
-        || spec.name.chars().any(char::is_control)
-    {
-        return Err(AdminError::Invalid(
-            "name must be 1 to 200 printable characters".to_owned(),
-        ));
+    if spec.name.trim().is_empty() || spec.name.len() > 200 || spec.name.chars().any(char::is_control) {
+        return Err(AdminError::Invalid("name must be 1 to 200 printable characters".to_owned()));
     }
     if spec.scopes.is_empty() {
-        return Err(AdminError::Invalid(
-            "a client needs at least one scope".to_owned(),
-        ));
+        return Err(AdminError::Invalid("a client needs at least one scope".to_owned()));
     }
-    if spec.audiences.is_empty()
-        || spec
-            .audiences
-            .iter()
-            .any(|a| a.is_empty() || a.chars().any(char::is_whitespace))
-    {
-        return Err(AdminError::Invalid(
-            "a client needs at least one audience, without spaces".to_owned(),
-        ));
+    if spec.audiences.is_empty() || spec.audiences.iter().any(|a| a.is_empty() || a.chars().any(char::is_whitespace)) {
+        return Err(AdminError::Invalid("a client needs at least one audience, without spaces".to_owned()));
     }
     if spec.max_ttl.is_zero() {
         return Err(AdminError::Invalid("max TTL must be positive".to_owned()));
     }
-    if let Some(s) = spec
-        .scope_ttl_caps
-        .keys()
-        .find(|s| !spec.scopes.contains(s))
-    {
-        return Err(AdminError::Invalid(format!(
-            "TTL cap for scope {s}, which the client does not have"
-        )));
+    if let Some(s) = spec.scope_ttl_caps.keys().find(|s| !spec.scopes.contains(s)) {
+        return Err(AdminError::Invalid(format!("TTL cap for scope {s}, which the client does not have")));
     }
     let secret = ClientSecret::generate(rng);
     let client = Client {
         id: ClientId::generate(rng),
         name: spec.name,
         status: ClientStatus::Active,
-        secrets: vec![SecretRecord {
-            hash: secret.hash(),
-            created_at: now,
-            expires_at: None,
-        }],
+        secrets: vec![SecretRecord { hash: secret.hash(), created_at: now, expires_at: None }],
         scopes: spec.scopes,
         audiences: spec.audiences,
         cidrs: spec.cidrs,
@@ -119,18 +95,11 @@ pub async fn create_client(
 /// Reads a client or says it does not exist.
 pub async fn get_client(store: &dyn ClientStore, id: &str) -> Result<Client, AdminError> {
     let parsed = ClientId::parse(id).map_err(|_| AdminError::UnknownClient(id.to_owned()))?;
-    store
-        .get_client(&parsed)
-        .await?
-        .ok_or_else(|| AdminError::UnknownClient(id.to_owned()))
+    store.get_client(&parsed).await?.ok_or_else(|| AdminError::UnknownClient(id.to_owned()))
 }
 
 /// Read-modify-write with the version check, retried a few times when another writer won.
-async fn modify(
-    store: &dyn ClientStore,
-    id: &str,
-    mut change: impl FnMut(&mut Client),
-) -> Result<Client, AdminError> {
+async fn modify(store: &dyn ClientStore, id: &str, mut change: impl FnMut(&mut Client)) -> Result<Client, AdminError> {
     for _ in 0..5 {
         let mut client = get_client(store, id).await?;
         change(&mut client);
@@ -159,11 +128,7 @@ pub async fn rotate_secret(
 
 /// Enables or disables a client. A disabled client's tokens are refused by verifiers at their next
 /// revocation refresh.
-pub async fn set_status(
-    store: &dyn ClientStore,
-    id: &str,
-    status: ClientStatus,
-) -> Result<Client, AdminError> {
+pub async fn set_status(store: &dyn ClientStore, id: &str, status: ClientStatus) -> Result<Client, AdminError> {
     modify(store, id, |c| c.status = status).await
 }
 
@@ -175,15 +140,7 @@ pub async fn delete_client(
     now: UnixTime,
 ) -> Result<(), AdminError> {
     let client = get_client(store, id).await?;
-    revocations
-        .revoke(
-            &Revocation::ClientBefore {
-                client_id: client.id.clone(),
-                before: now,
-            },
-            now,
-        )
-        .await?;
+    revocations.revoke(&Revocation::ClientBefore { client_id: client.id.clone(), before: now }, now).await?;
     store.delete_client(&client.id, client.version).await?;
     Ok(())
 }
@@ -196,15 +153,7 @@ pub async fn revoke_client(
     now: UnixTime,
 ) -> Result<ClientId, AdminError> {
     let client = get_client(store, id).await?;
-    revocations
-        .revoke(
-            &Revocation::ClientBefore {
-                client_id: client.id.clone(),
-                before: now,
-            },
-            now,
-        )
-        .await?;
+    revocations.revoke(&Revocation::ClientBefore { client_id: client.id.clone(), before: now }, now).await?;
     Ok(client.id)
 }
 
@@ -216,17 +165,10 @@ pub async fn revoke_token(
     now: UnixTime,
 ) -> Result<Jti, AdminError> {
     let parsed = Jti::parse(jti).map_err(|_| AdminError::UnknownToken(jti.to_owned()))?;
-    let record = tokens
-        .get_token(&parsed, now)
-        .await?
-        .ok_or_else(|| AdminError::UnknownToken(jti.to_owned()))?;
+    let record = tokens.get_token(&parsed, now).await?.ok_or_else(|| AdminError::UnknownToken(jti.to_owned()))?;
     revocations
         .revoke(
-            &Revocation::Token {
-                jti: parsed.clone(),
-                client_id: record.client_id,
-                expires_at: record.expires_at,
-            },
+            &Revocation::Token { jti: parsed.clone(), client_id: record.client_id, expires_at: record.expires_at },
             now,
         )
         .await?;

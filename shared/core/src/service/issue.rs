@@ -13,8 +13,7 @@ use crate::jose::der::SignatureFormatError;
 use crate::jose::{KeyRing, b64};
 use crate::lifecycle;
 use crate::ports::{
-    ClientStore, KeySource, PortError, RevocationSource, RevocationStore, Signer, TokenRecord,
-    TokenStore,
+    ClientStore, KeySource, PortError, RevocationSource, RevocationStore, Signer, TokenRecord, TokenStore,
 };
 use crate::revocation::{Revocation, RevocationSet};
 use crate::secret::ClientSecret;
@@ -125,9 +124,7 @@ pub struct Issuer {
 
 impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issuer")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("Issuer").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -143,15 +140,7 @@ impl Issuer {
         revocations: Arc<dyn RevocationStore>,
         revocation_source: Arc<dyn RevocationSource>,
     ) -> Self {
-        Self {
-            settings,
-            clients,
-            tokens,
-            keys,
-            signer,
-            revocations,
-            revocation_source,
-        }
+        Self { settings, clients, tokens, keys, signer, revocations, revocation_source }
     }
 
     /// The settings.
@@ -161,22 +150,12 @@ impl Issuer {
     }
 
     /// Authenticates a client by id and secret. Every failure looks the same to the caller.
-    pub async fn authenticate(
-        &self,
-        client_id: &str,
-        secret: &str,
-        now: UnixTime,
-    ) -> Result<Client, IssueError> {
+    pub async fn authenticate(&self, client_id: &str, secret: &str, now: UnixTime) -> Result<Client, IssueError> {
         // A malformed id or a secret with a bad checksum is refused before any lookup.
-        let (Ok(id), Some(secret)) = (ClientId::parse(client_id), ClientSecret::parse(secret))
-        else {
+        let (Ok(id), Some(secret)) = (ClientId::parse(client_id), ClientSecret::parse(secret)) else {
             return Err(IssueError::InvalidClient);
         };
-        let client = self
-            .clients
-            .get_client(&id)
-            .await?
-            .ok_or(IssueError::InvalidClient)?;
+        let client = self.clients.get_client(&id).await?.ok_or(IssueError::InvalidClient)?;
         if !client.authenticate(&secret, now) || client.status != ClientStatus::Active {
             return Err(IssueError::InvalidClient);
         }
@@ -207,10 +186,7 @@ impl Issuer {
             cidrs: client.cidrs.clone(),
         };
         let input = token::signing_input(key.alg, &key.kid, &claims);
-        let der = self
-            .signer
-            .sign(&key.provider_key_id, key.alg, input.as_bytes())
-            .await?;
+        let der = self.signer.sign(&key.provider_key_id, key.alg, input.as_bytes()).await?;
         let signature = key.alg.jws_signature(&der)?;
         let access_token = token::compact(&input, &signature);
         // Recorded before the token is handed out: a token the store does not know cannot be revoked by
@@ -237,12 +213,7 @@ impl Issuer {
 
     /// RFC 7009: revokes a token the client holds. Unknown, malformed or expired tokens are not an error
     /// (RFC 7009 §2.2); another client's token is.
-    pub async fn revoke(
-        &self,
-        client: &Client,
-        token: &str,
-        now: UnixTime,
-    ) -> Result<Option<Jti>, IssueError> {
+    pub async fn revoke(&self, client: &Client, token: &str, now: UnixTime) -> Result<Option<Jti>, IssueError> {
         let Some(jti) = unverified_jti(token) else {
             return Ok(None);
         };
@@ -254,11 +225,7 @@ impl Issuer {
         }
         self.revocations
             .revoke(
-                &Revocation::Token {
-                    jti: jti.clone(),
-                    client_id: record.client_id,
-                    expires_at: record.expires_at,
-                },
+                &Revocation::Token { jti: jti.clone(), client_id: record.client_id, expires_at: record.expires_at },
                 now,
             )
             .await?;
@@ -267,16 +234,8 @@ impl Issuer {
 
     /// RFC 7662: whether a token is active, checked fully against the current keys and revocations.
     /// A client sees its own tokens; one holding `tessera:introspect` sees any.
-    pub async fn introspect(
-        &self,
-        client: &Client,
-        token: &str,
-        now: UnixTime,
-    ) -> Result<Introspection, IssueError> {
-        let inactive = Introspection {
-            active: false,
-            details: None,
-        };
+    pub async fn introspect(&self, client: &Client, token: &str, now: UnixTime) -> Result<Introspection, IssueError> {
+        let inactive = Introspection { active: false, details: None };
         let keys = self.keys.list_keys().await?;
         let mut ring = KeyRing::new();
         for k in keys.iter().filter(|k| k.status.is_published()) {
@@ -288,10 +247,7 @@ impl Issuer {
         let mut revoked = RevocationSet::new();
         revoked.apply(&delta.added);
         revoked.set_disabled(&delta.disabled_clients);
-        let verifier = Verifier::new(VerifierConfig::introspection(
-            self.settings.issuer.clone(),
-            self.settings.leeway,
-        ));
+        let verifier = Verifier::new(VerifierConfig::introspection(self.settings.issuer.clone(), self.settings.leeway));
         let Ok(verified) = verifier.check_any_audience(token, &ring, &revoked, now) else {
             return Ok(inactive);
         };
@@ -331,6 +287,5 @@ fn unverified_jti(token: &str) -> Option<Jti> {
 }
 
 fn may_introspect(client: &Client, claims: &AccessClaims) -> bool {
-    claims.client_id == client.id
-        || Scope::parse(INTROSPECT_SCOPE).is_ok_and(|s| client.scopes.contains(&s))
+    claims.client_id == client.id || Scope::parse(INTROSPECT_SCOPE).is_ok_and(|s| client.scopes.contains(&s))
 }

@@ -12,9 +12,7 @@ use crate::discovery::Metadata;
 use crate::ids::Kid;
 use crate::jose::PublicKey;
 use crate::lifecycle::{self, Action, KeyRecord, KeyStatus, RotationPolicy};
-use crate::ports::{
-    KeyManager, KeyRegistry, PortError, PublishedDocuments, Publisher, RevocationStore,
-};
+use crate::ports::{KeyManager, KeyRegistry, PortError, PublishedDocuments, Publisher, RevocationStore};
 use crate::revocation::Revocation;
 use crate::time::UnixTime;
 
@@ -58,9 +56,7 @@ pub struct Rotator {
 
 impl std::fmt::Debug for Rotator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rotator")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
+        f.debug_struct("Rotator").field("policy", &self.policy).finish_non_exhaustive()
     }
 }
 
@@ -77,14 +73,7 @@ impl Rotator {
         policy: RotationPolicy,
         metadata: Metadata,
     ) -> Self {
-        Self {
-            registry,
-            manager,
-            publisher,
-            revocations,
-            policy,
-            metadata,
-        }
+        Self { registry, manager, publisher, revocations, policy, metadata }
     }
 
     /// The policy.
@@ -121,54 +110,27 @@ impl Rotator {
 
     /// Emergency: the key stops verifying at once (a revocation every verifier picks up within its refresh
     /// interval) and leaves the JWKS; if it was signing, another key takes over immediately.
-    pub async fn emergency_retire(
-        &self,
-        kid: &str,
-        now: UnixTime,
-    ) -> Result<RotationReport, RotationError> {
+    pub async fn emergency_retire(&self, kid: &str, now: UnixTime) -> Result<RotationReport, RotationError> {
         let keys = self.registry.list_keys().await?;
-        let Some(key) = keys
-            .iter()
-            .find(|k| k.kid.as_str() == kid && k.status.is_published())
-        else {
+        let Some(key) = keys.iter().find(|k| k.kid.as_str() == kid && k.status.is_published()) else {
             return Err(RotationError::UnknownKey(kid.to_owned()));
         };
         // Revocation first: from here on no token of this key passes, whatever happens next.
-        self.revocations
-            .revoke(
-                &Revocation::Key {
-                    kid: key.kid.clone(),
-                },
-                now,
-            )
-            .await?;
+        self.revocations.revoke(&Revocation::Key { kid: key.kid.clone() }, now).await?;
         let mut retired = key.clone();
         retired.status = KeyStatus::Retired;
         retired.retired_at = Some(now);
         retired.version += 1;
         self.registry.update_keys(&[retired]).await?;
         let mut report = self.step(now, false).await?;
-        report.applied.insert(
-            0,
-            Action::Retire {
-                kid: key.kid.clone(),
-            },
-        );
+        report.applied.insert(0, Action::Retire { kid: key.kid.clone() });
         Ok(report)
     }
 
-    async fn apply(
-        &self,
-        now: UnixTime,
-        keys: &[KeyRecord],
-        action: &Action,
-    ) -> Result<(), RotationError> {
+    async fn apply(&self, now: UnixTime, keys: &[KeyRecord], action: &Action) -> Result<(), RotationError> {
         let find = |kid: &Kid| keys.iter().find(|k| &k.kid == kid).cloned();
         match action {
-            Action::Create {
-                generation,
-                activate,
-            } => {
+            Action::Create { generation, activate } => {
                 let created = self.manager.create_key(self.policy.algorithm).await?;
                 let public = PublicKey::from_spki(self.policy.algorithm, &created.public_key_spki)?;
                 let record = KeyRecord {
@@ -177,11 +139,7 @@ impl Rotator {
                     alg: self.policy.algorithm,
                     provider_key_id: created.provider_key_id.clone(),
                     public_key_spki: created.public_key_spki,
-                    status: if *activate {
-                        KeyStatus::Active
-                    } else {
-                        KeyStatus::Pending
-                    },
+                    status: if *activate { KeyStatus::Active } else { KeyStatus::Pending },
                     created_at: now,
                     published_at: None,
                     activated_at: activate.then_some(now),
@@ -193,10 +151,7 @@ impl Rotator {
                 if let Err(e) = self.registry.insert_key(&record).await {
                     // Another rotator claimed this generation: our key was never recorded, so dispose of it.
                     let _ = self.manager.disable_key(&created.provider_key_id).await;
-                    let _ = self
-                        .manager
-                        .schedule_deletion(&created.provider_key_id, self.policy.deletion_window)
-                        .await;
+                    let _ = self.manager.schedule_deletion(&created.provider_key_id, self.policy.deletion_window).await;
                     return Err(e.into());
                 }
             }
@@ -231,9 +186,7 @@ impl Rotator {
             Action::Dispose { kid } => {
                 if let Some(mut k) = find(kid) {
                     self.manager.disable_key(&k.provider_key_id).await?;
-                    self.manager
-                        .schedule_deletion(&k.provider_key_id, self.policy.deletion_window)
-                        .await?;
+                    self.manager.schedule_deletion(&k.provider_key_id, self.policy.deletion_window).await?;
                     k.deletion_scheduled = true;
                     k.version += 1;
                     self.registry.update_keys(&[k]).await?;
@@ -246,20 +199,38 @@ impl Rotator {
     /// Publishes the JWKS and discovery documents, then records when each new key was first published —
     /// only after the write succeeded, since that instant starts its propagation clock.
     pub async fn publish(&self, now: UnixTime) -> Result<Vec<(Kid, KeyStatus)>, RotationError> {
-        let keys = self.registry.list_keys().await?;
-        let jwks = lifecycle::jwks(&keys);
-        let metadata = serde_json::to_vec_pretty(&self.metadata)
-            .map_err(|e| PortError::Corrupt(e.to_string()))?;
-        let docs = PublishedDocuments {
-            jwks: serde_json::to_vec(&jwks).map_err(|e| PortError::Corrupt(e.to_string()))?,
-            openid_configuration: metadata.clone(),
-            oauth_authorization_server: metadata,
-            max_age: self.policy.jwks_max_age,
+        let metadata = serde_json::to_vec_pretty(&self.metadata).map_err(|e| PortError::Corrupt(e.to_string()))?;
+        let published_set = |keys: &[KeyRecord]| -> Vec<Kid> {
+            let mut kids: Vec<Kid> = keys.iter().filter(|k| k.status.is_published()).map(|k| k.kid.clone()).collect();
+            kids.sort();
+            kids
         };
-        self.publisher.publish(&docs).await?;
+        let mut keys = self.registry.list_keys().await?;
+        let mut written = Vec::new();
+        // A concurrent rotator may overwrite our JWKS with one built from an older view. Whoever writes
+        // last re-reads afterwards and writes again if the keys moved on, so the last JWKS written is
+        // always current.
+        for _ in 0..MAX_ROUNDS {
+            let jwks = lifecycle::jwks(&keys);
+            let docs = PublishedDocuments {
+                jwks: serde_json::to_vec(&jwks).map_err(|e| PortError::Corrupt(e.to_string()))?,
+                openid_configuration: metadata.clone(),
+                oauth_authorization_server: metadata.clone(),
+                max_age: self.policy.jwks_max_age,
+            };
+            self.publisher.publish(&docs).await?;
+            written = published_set(&keys);
+            let after = self.registry.list_keys().await?;
+            let stable = published_set(&after) == published_set(&keys);
+            keys = after;
+            if stable {
+                break;
+            }
+        }
         let newly: Vec<KeyRecord> = keys
             .iter()
-            .filter(|k| k.status.is_published() && k.published_at.is_none())
+            // Only keys the JWKS we wrote holds: that write is what starts their propagation clock.
+            .filter(|k| k.status.is_published() && k.published_at.is_none() && written.contains(&k.kid))
             .map(|k| {
                 let mut k = k.clone();
                 k.published_at = Some(now);
@@ -274,12 +245,8 @@ impl Rotator {
                 Err(e) => return Err(e.into()),
             }
         }
-        let mut published: Vec<&KeyRecord> =
-            keys.iter().filter(|k| k.status.is_published()).collect();
+        let mut published: Vec<&KeyRecord> = keys.iter().filter(|k| k.status.is_published()).collect();
         published.sort_by_key(|k| std::cmp::Reverse(k.generation));
-        Ok(published
-            .into_iter()
-            .map(|k| (k.kid.clone(), k.status))
-            .collect())
+        Ok(published.into_iter().map(|k| (k.kid.clone(), k.status)).collect())
     }
 }
