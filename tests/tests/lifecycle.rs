@@ -154,6 +154,11 @@ async fn issue_call_revoke_over_http() {
     // Nothing secret reached the logs.
     let logs = server.logs();
     assert!(logs.contains("\"decision\":\"allow\""), "decisions are logged");
+    let revoked_jti = claims(&read_only)["jti"].as_str().expect("jti").to_owned();
+    assert!(
+        logs.lines().any(|l| l.contains("\"reason\":\"token_revoked\"") && l.contains(&revoked_jti)),
+        "a refused revoked token is logged with its jti"
+    );
     for secret_thing in [&secret, &full, &read_only] {
         assert!(!logs.contains(secret_thing.as_str()), "a secret or token leaked into the logs");
     }

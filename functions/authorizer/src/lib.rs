@@ -56,8 +56,29 @@ pub enum Decision {
     /// A genuine token that may not call this route (403). The claims are known unless the refusal came
     /// from the source-address check.
     Deny(Option<Verified>, Reject),
-    /// No usable token (401).
-    Unauthorized(&'static str),
+    /// No usable token (401). For refusals after the signature verified (expired, revoked, …) the
+    /// token's client and jti are known and logged; for forgeries they are not.
+    Unauthorized(&'static str, Option<SignedIdentity>),
+}
+
+/// Who a genuinely signed but refused token belongs to, for the log.
+#[derive(Debug, Clone)]
+pub struct SignedIdentity {
+    /// The token's client.
+    pub client_id: String,
+    /// The token's id.
+    pub jti: String,
+}
+
+impl SignedIdentity {
+    /// Reads client and jti from a token whose signature has been verified. Never call it for a token
+    /// whose signature did not verify: the payload would be the attacker's words.
+    fn of_verified(token: &str) -> Option<Self> {
+        let payload = tessera_core::jose::b64::decode(token.split('.').nth(1)?).ok()?;
+        let v: Value = serde_json::from_slice(&payload).ok()?;
+        let text = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| s.len() <= 128).map(str::to_owned);
+        Some(Self { client_id: text("client_id")?, jti: text("jti")? })
+    }
 }
 
 impl Decision {
@@ -67,7 +88,7 @@ impl Decision {
         match self {
             Self::Allow(_) => "ok",
             Self::Deny(_, r) => r.as_str(),
-            Self::Unauthorized(r) => r,
+            Self::Unauthorized(r, _) => r,
         }
     }
 }
@@ -95,7 +116,7 @@ impl Authorizer {
     pub async fn decide(&self, token: &str, method: &str, path: &str, source_ip: Option<IpAddr>) -> Decision {
         if self.state.ensure_fresh().await.is_err() {
             // Fail closed: without a fresh revocation view no token is accepted.
-            return Decision::Unauthorized("state_unavailable");
+            return Decision::Unauthorized("state_unavailable", None);
         }
         let now = self.clock.now();
         let mut snapshot = self.state.snapshot();
@@ -106,7 +127,10 @@ impl Authorizer {
         }
         match result {
             Err(r) if r.outcome() == Outcome::Forbidden => Decision::Deny(None, r),
-            Err(r) => Decision::Unauthorized(r.as_str()),
+            Err(r) => Decision::Unauthorized(
+                r.as_str(),
+                r.after_signature().then(|| SignedIdentity::of_verified(token)).flatten(),
+            ),
             Ok(v) => match self.verifier.authorize(&v, &self.routes, method, path) {
                 Ok(_) => Decision::Allow(v),
                 Err(r) => Decision::Deny(Some(v), r),
@@ -128,18 +152,23 @@ impl Authorizer {
         let facts = event.facts();
         let decision = match facts.token.as_deref() {
             Some(token) => self.decide(token, &facts.method, &facts.path, facts.source_ip).await,
-            None => Decision::Unauthorized(Reject::MissingToken.as_str()),
+            None => Decision::Unauthorized(Reject::MissingToken.as_str(), None),
         };
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let (label, verified) = match &decision {
-            Decision::Allow(v) => ("allow", Some(v)),
-            Decision::Deny(v, _) => ("deny", v.as_ref()),
-            Decision::Unauthorized(_) => ("unauthorized", None),
+        let (label, client_id, jti) = match &decision {
+            Decision::Allow(v) | Decision::Deny(Some(v), _) => (
+                if matches!(decision, Decision::Allow(_)) { "allow" } else { "deny" },
+                v.claims.client_id.as_str(),
+                v.claims.jti.as_str(),
+            ),
+            Decision::Deny(None, _) => ("deny", "-", "-"),
+            Decision::Unauthorized(_, Some(who)) => ("unauthorized", who.client_id.as_str(), who.jti.as_str()),
+            Decision::Unauthorized(_, None) => ("unauthorized", "-", "-"),
         };
         tracing::info!(
             request_id = facts.request_id.as_deref().unwrap_or("-"),
-            client_id = verified.map_or("-", |v| v.claims.client_id.as_str()),
-            jti = verified.map_or("-", |v| v.claims.jti.as_str()),
+            client_id,
+            jti,
             method = %facts.method,
             path = %facts.path,
             decision = label,
@@ -150,7 +179,7 @@ impl Authorizer {
         match &decision {
             Decision::Allow(v) => Ok(self.respond(&event, &facts.method_arn, Some(v))),
             Decision::Deny(v, _) => Ok(self.respond(&event, &facts.method_arn, v.as_ref())),
-            Decision::Unauthorized(_) => match (&event, self.http_api) {
+            Decision::Unauthorized(..) => match (&event, self.http_api) {
                 // HTTP APIs turn a Lambda error into a 500, so they get a plain refusal instead.
                 (AuthorizerEvent::HttpV2(_), HttpApiResponse::Simple) => {
                     Ok(self.respond(&event, &facts.method_arn, None))

@@ -106,6 +106,21 @@ impl Reject {
         }
     }
 
+    /// Whether the refusal came after the signature verified, so the token's claims are genuine.
+    #[must_use]
+    pub fn after_signature(self) -> bool {
+        !matches!(
+            self,
+            Self::MissingToken
+                | Self::TooLarge
+                | Self::Malformed
+                | Self::CriticalHeader
+                | Self::UnknownKid
+                | Self::AlgorithmMismatch
+                | Self::BadSignature
+        )
+    }
+
     /// The stable name for logs and metrics.
     #[must_use]
     pub fn as_str(self) -> &'static str {
