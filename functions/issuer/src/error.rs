@@ -141,10 +141,10 @@ impl OAuthError {
                 http::HeaderValue::from_static(r#"Basic realm="tessera", charset="UTF-8""#),
             );
         }
-        if let Some(d) = self.retry_after {
-            if let Ok(v) = http::HeaderValue::from_str(&d.as_secs().max(1).to_string()) {
-                h.insert(http::header::RETRY_AFTER, v);
-            }
+        if let Some(d) = self.retry_after
+            && let Ok(v) = http::HeaderValue::from_str(&d.as_secs().max(1).to_string())
+        {
+            h.insert(http::header::RETRY_AFTER, v);
         }
         resp
     }

@@ -93,6 +93,9 @@ pub fn log_report(report: &RotationReport) {
     for action in &report.applied {
         tracing::info!(action = ?action, "rotation");
     }
+    for w in &report.warnings {
+        tracing::warn!(warning = %w, "rotation");
+    }
     if report.lost_race {
         tracing::info!("another rotator changed the keys first; stopped early");
     }

@@ -93,6 +93,11 @@ pub trait KeyManager: Send + Sync {
     async fn disable_key(&self, provider_key_id: &str) -> PortResult<()>;
     /// Schedules destruction after a waiting period.
     async fn schedule_deletion(&self, provider_key_id: &str, after: Duration) -> PortResult<()>;
+    /// Points the manager's own name for the signing key (a KMS alias) at this key. Informational:
+    /// verifiers never rely on it.
+    async fn mark_active(&self, _provider_key_id: &str) -> PortResult<()> {
+        Ok(())
+    }
 }
 
 /// Registered clients.

@@ -36,7 +36,7 @@ async fn sqlite_revocations() {
 async fn software_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let keys = SoftwareKeys::open(&dir.path().join("keys")).expect("open");
-    tessera_testkit::key_manager_contract(&keys).await;
+    tessera_testkit::key_manager_contract(&keys, true).await;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

@@ -41,6 +41,8 @@ pub struct RotationReport {
     pub lost_race: bool,
     /// The keys published after the step, newest first.
     pub published: Vec<(Kid, KeyStatus)>,
+    /// Problems that did not stop the step (the core does not log; the caller does).
+    pub warnings: Vec<String>,
 }
 
 /// The rotator use case.
@@ -94,7 +96,7 @@ impl Rotator {
                 break;
             }
             for action in actions {
-                match self.apply(now, &keys, &action).await {
+                match self.apply(now, &keys, &action, &mut report.warnings).await {
                     Ok(()) => report.applied.push(action),
                     Err(RotationError::Backend(PortError::Conflict(_))) => {
                         report.lost_race = true;
@@ -127,7 +129,13 @@ impl Rotator {
         Ok(report)
     }
 
-    async fn apply(&self, now: UnixTime, keys: &[KeyRecord], action: &Action) -> Result<(), RotationError> {
+    async fn apply(
+        &self,
+        now: UnixTime,
+        keys: &[KeyRecord],
+        action: &Action,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), RotationError> {
         let find = |kid: &Kid| keys.iter().find(|k| &k.kid == kid).cloned();
         match action {
             Action::Create { generation, activate } => {
@@ -157,13 +165,13 @@ impl Rotator {
             }
             Action::Promote { kid, demote } => {
                 let mut batch = Vec::new();
-                if let Some(mut k) = find(kid) {
-                    if k.status != KeyStatus::Active {
-                        k.status = KeyStatus::Active;
-                        k.activated_at = Some(now);
-                        k.version += 1;
-                        batch.push(k);
-                    }
+                if let Some(mut k) = find(kid)
+                    && k.status != KeyStatus::Active
+                {
+                    k.status = KeyStatus::Active;
+                    k.activated_at = Some(now);
+                    k.version += 1;
+                    batch.push(k);
                 }
                 for d in demote {
                     if let Some(mut k) = find(d) {
@@ -174,6 +182,11 @@ impl Rotator {
                     }
                 }
                 self.registry.update_keys(&batch).await?;
+                if let Some(k) = batch.iter().find(|k| &k.kid == kid)
+                    && let Err(e) = self.manager.mark_active(&k.provider_key_id).await
+                {
+                    warnings.push(format!("could not point the signing alias at {kid}: {e}"));
+                }
             }
             Action::Retire { kid } => {
                 if let Some(mut k) = find(kid) {

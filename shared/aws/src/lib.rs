@@ -1,0 +1,56 @@
+//! Tessera's AWS backend.
+//!
+//! - [`AwsConfig`]: the one place the SDK configuration is loaded (behavior version latest; endpoints
+//!   follow the SDK's own `AWS_ENDPOINT_URL` conventions, which is how tests reach an emulator).
+//! - [`DynamoStore`]: every store port over one DynamoDB table (single-table design, see its docs).
+//! - [`KmsKeys`]: the signer and key manager over KMS asymmetric keys; private keys never leave KMS.
+//! - [`S3Publisher`]: the JWKS and discovery documents as S3 objects, the origin CloudFront serves.
+#![deny(missing_docs)]
+
+mod dynamo;
+mod errors;
+mod kms;
+mod s3;
+
+pub use dynamo::DynamoStore;
+pub use kms::{KmsKeys, KmsOptions};
+pub use s3::S3Publisher;
+
+/// The loaded AWS configuration; clients are built from it once, at init.
+#[derive(Clone, Debug)]
+pub struct AwsConfig(aws_config::SdkConfig);
+
+impl AwsConfig {
+    /// Loads region, credentials and endpoints from the environment, as every AWS SDK does.
+    pub async fn load() -> Self {
+        Self(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await)
+    }
+
+    /// Wraps a configuration built elsewhere.
+    #[must_use]
+    pub fn from_sdk(config: aws_config::SdkConfig) -> Self {
+        Self(config)
+    }
+
+    /// A DynamoDB client.
+    #[must_use]
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.0)
+    }
+
+    /// A KMS client.
+    #[must_use]
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&self.0)
+    }
+
+    /// An S3 client. Path-style addressing when an endpoint override is set (emulators, VPC endpoints).
+    #[must_use]
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let mut b = aws_sdk_s3::config::Builder::from(&self.0);
+        if self.0.endpoint_url().is_some() {
+            b = b.force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+}
