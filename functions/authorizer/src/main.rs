@@ -1,5 +1,5 @@
-//! The authorizer Lambda: wiring only. This build uses the local backend (a SQLite data dir named by
-//! TESSERA_DATA_DIR); the AWS backend plugs into the same ports.
+//! The authorizer Lambda: wiring only. Backend from `TESSERA_BACKEND` (see `tessera_wiring`); it reads
+//! keys and revocations from the store and never calls KMS.
 
 use std::sync::Arc;
 
@@ -7,16 +7,16 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use tessera_authorizer::{Authorizer, AuthorizerConfig, VerifierState};
 use tessera_core::time::SystemClock;
+use tessera_wiring::{Backend, BackendConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
-    let config = AuthorizerConfig::from_lookup(|k| std::env::var(k).ok())?;
-    let dir = std::env::var("TESSERA_DATA_DIR").map_err(|_| "configuration TESSERA_DATA_DIR: is required")?;
-    let data = tessera_local::DataDir::open(&dir)?;
-    let store = Arc::new(tessera_local::SqliteStore::open(&data.database())?);
+    let lookup = |k: &str| std::env::var(k).ok();
+    let config = AuthorizerConfig::from_lookup(lookup)?;
+    let b = Backend::open(&BackendConfig::from_lookup(&lookup)?).await?;
     let clock = Arc::new(SystemClock);
-    let state = VerifierState::load(store.clone(), store, clock.clone(), config.freshness).await?;
+    let state = VerifierState::load(b.key_source, b.revocation_source, clock.clone(), config.freshness).await?;
     state.spawn_refresher(config.refresh_every);
     let authorizer = Arc::new(Authorizer::new(&config, state, clock));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
