@@ -262,3 +262,69 @@ async fn unknown_kids_reload_at_most_once_per_interval() {
     }
     assert_eq!(w.state.store_reads() - before, 2, "one reload (keys + revocations) for a thousand bogus kids");
 }
+
+/// A store whose reads can be switched off, to see the authorizer fail closed.
+struct Flaky {
+    inner: Arc<SqliteStore>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Flaky {
+    fn check(&self) -> tessera_core::ports::PortResult<()> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tessera_core::ports::PortError::unavailable("DynamoDB unreachable (injected)"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl tessera_core::ports::KeySource for Flaky {
+    async fn list_keys(&self) -> tessera_core::ports::PortResult<Vec<tessera_core::lifecycle::KeyRecord>> {
+        self.check()?;
+        self.inner.list_keys().await
+    }
+}
+
+#[async_trait::async_trait]
+impl tessera_core::ports::RevocationSource for Flaky {
+    async fn revocations_since(
+        &self,
+        cursor: Option<&tessera_core::ports::Cursor>,
+        now: tessera_core::UnixTime,
+    ) -> tessera_core::ports::PortResult<tessera_core::ports::RevocationDelta> {
+        self.check()?;
+        self.inner.revocations_since(cursor, now).await
+    }
+}
+
+#[tokio::test]
+async fn a_stale_view_that_cannot_refresh_fails_closed() {
+    use tessera_core::ports::KeySource as _;
+    let w = world().await;
+    let (token, _) = w.token("orders:read", "").await;
+    let flaky = Arc::new(Flaky { inner: w.store.clone(), down: std::sync::atomic::AtomicBool::new(false) });
+    // A zero staleness bound: every decision needs a fresh view, as after a long freeze in Lambda.
+    let freshness = Freshness {
+        max_staleness: Duration::ZERO,
+        unknown_kid_reload: Duration::from_secs(1),
+        leeway: Duration::from_secs(30),
+    };
+    let state =
+        VerifierState::load(flaky.clone(), flaky.clone(), Arc::new(SystemClock), freshness).await.expect("state");
+    let config = AuthorizerConfig {
+        verifier: VerifierConfig::new(ISS, vec![AUD.into()], Duration::from_secs(30)).expect("verifier"),
+        routes: RoutePolicy::demo(),
+        http_api: HttpApiResponse::Simple,
+        refresh_every: Duration::from_secs(3600),
+        freshness,
+    };
+    let a = Authorizer::new(&config, state, Arc::new(SystemClock));
+    let event = rest_request(&token, "GET", "/api/orders/7", "10.0.0.1");
+    assert!(a.handle(event.clone()).await.is_ok(), "healthy: allowed");
+    flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(a.handle(event.clone()).await.is_err(), "store down and view stale: refused");
+    flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(a.handle(event).await.is_ok(), "recovers");
+    assert!(!flaky.list_keys().await.expect("keys").is_empty());
+}

@@ -14,7 +14,8 @@ async fn main() -> Result<(), Error> {
     let lookup = |k: &str| std::env::var(k).ok();
     let config = IssuerConfig::from_lookup(lookup)?;
     let b = Backend::open(&BackendConfig::from_lookup(&lookup)?).await?;
-    let issuer = Issuer::new(config.settings, b.clients, b.tokens, b.key_source, b.signer, b.revocations, b.revocation_source);
+    let issuer =
+        Issuer::new(config.settings, b.clients, b.tokens, b.key_source, b.signer, b.revocations, b.revocation_source);
     let app = Arc::new(IssuerApp::new(issuer, Arc::new(SystemClock)));
     lambda_http::run(service_fn(move |req: Request| {
         let app = Arc::clone(&app);

@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
     let config = RotatorConfig::from_lookup(lookup)?;
     let b = Backend::open(&BackendConfig::from_lookup(&lookup)?).await?;
     let publisher = b.publisher.ok_or("configuration TESSERA_JWKS_BUCKET: is required for the rotator")?;
-    let rotator = Arc::new(Rotator::new(b.key_registry, b.key_manager, publisher, b.revocations, config.policy, config.metadata));
+    let rotator =
+        Arc::new(Rotator::new(b.key_registry, b.key_manager, publisher, b.revocations, config.policy, config.metadata));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let rotator = Arc::clone(&rotator);
         async move { tessera_rotator::handle(&rotator, &SystemClock, &event.payload).await.map_err(Error::from) }

@@ -123,6 +123,12 @@ impl DynamoStore {
         Self { client, table: table.into() }
     }
 
+    /// The table's name.
+    #[must_use]
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     /// Opens the connection and checks the table exists: done at cold start, not on the first request.
     pub async fn warm(&self) -> PortResult<()> {
         self.client

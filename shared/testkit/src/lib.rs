@@ -206,3 +206,66 @@ where
     keys.schedule_deletion(&created.provider_key_id, Duration::from_secs(7 * 86_400)).await.unwrap();
     assert!(keys.sign(&other.provider_key_id, Algorithm::ES256, message).await.is_ok(), "others still sign");
 }
+
+/// The AWS API emulator (moto server) on loopback, shared by the tests of one test binary.
+pub mod moto {
+    use std::process::{Child, Command, Stdio};
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    struct Moto {
+        endpoint: String,
+        _child: ChildGuard,
+    }
+
+    struct ChildGuard(Child);
+
+    impl Drop for ChildGuard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+        }
+    }
+
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+
+    /// A free loopback port.
+    #[must_use]
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// The emulator's endpoint: `$TESSERA_TEST_AWS_ENDPOINT` if set, else a `moto_server` this process
+    /// starts on 127.0.0.1 from `$MOTO_SERVER` (scripts/test sets it) or PATH. Test binaries are separate
+    /// processes, so each has its own emulator and state.
+    #[must_use]
+    pub fn endpoint() -> String {
+        if let Ok(e) = std::env::var("TESSERA_TEST_AWS_ENDPOINT") {
+            return e;
+        }
+        MOTO.get_or_init(|| {
+            let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
+            let port = free_port();
+            let child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): scripts/test installs moto[server] into .venv"));
+            let start = Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(start.elapsed() < Duration::from_secs(30), "moto did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Moto { endpoint: format!("http://127.0.0.1:{port}"), _child: ChildGuard(child) }
+        })
+        .endpoint
+        .clone()
+    }
+
+    /// A name no other test of this process uses.
+    #[must_use]
+    pub fn unique(prefix: &str) -> String {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+    }
+}

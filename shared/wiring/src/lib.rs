@@ -68,39 +68,48 @@ impl BackendConfig {
         let backend = lookup("TESSERA_BACKEND").unwrap_or_else(|| DEFAULT_BACKEND.to_owned());
         match backend.trim() {
             "local" => {
-                let dir = lookup("TESSERA_DATA_DIR")
-                    .filter(|d| !d.trim().is_empty())
-                    .ok_or(ConfigError { name: "TESSERA_DATA_DIR", problem: "is required for the local backend".to_owned() })?;
+                let dir = lookup("TESSERA_DATA_DIR").filter(|d| !d.trim().is_empty()).ok_or(ConfigError {
+                    name: "TESSERA_DATA_DIR",
+                    problem: "is required for the local backend".to_owned(),
+                })?;
                 Ok(Self::Local { data_dir: PathBuf::from(dir) })
             }
             "aws" => {
-                let table = lookup("TESSERA_TABLE")
-                    .filter(|t| !t.trim().is_empty())
-                    .ok_or(ConfigError { name: "TESSERA_TABLE", problem: "is required for the aws backend".to_owned() })?;
+                let table = lookup("TESSERA_TABLE").filter(|t| !t.trim().is_empty()).ok_or(ConfigError {
+                    name: "TESSERA_TABLE",
+                    problem: "is required for the aws backend".to_owned(),
+                })?;
                 let tags = match lookup("TESSERA_KMS_TAGS") {
                     None => Vec::new(),
                     Some(text) => text
                         .split(',')
                         .filter(|p| !p.trim().is_empty())
                         .map(|p| {
-                            p.split_once('=').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).ok_or(ConfigError {
-                                name: "TESSERA_KMS_TAGS",
-                                problem: format!("{p:?} is not key=value"),
-                            })
+                            p.split_once('=').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).ok_or(
+                                ConfigError { name: "TESSERA_KMS_TAGS", problem: format!("{p:?} is not key=value") },
+                            )
                         })
                         .collect::<Result<_, _>>()?,
                 };
                 let alias = match lookup("TESSERA_KMS_ALIAS") {
                     Some(a) if a.trim() == "none" => None,
                     Some(a) if a.starts_with("alias/") => Some(a),
-                    Some(a) => return Err(ConfigError { name: "TESSERA_KMS_ALIAS", problem: format!("{a:?} must start with alias/") }),
+                    Some(a) => {
+                        return Err(ConfigError {
+                            name: "TESSERA_KMS_ALIAS",
+                            problem: format!("{a:?} must start with alias/"),
+                        });
+                    }
                     None => Some("alias/tessera-signing".to_owned()),
                 };
                 let multi_region = match lookup("TESSERA_KMS_MULTI_REGION").as_deref().map(str::trim) {
                     None | Some("false") => false,
                     Some("true") => true,
                     Some(other) => {
-                        return Err(ConfigError { name: "TESSERA_KMS_MULTI_REGION", problem: format!("{other:?} is not true or false") });
+                        return Err(ConfigError {
+                            name: "TESSERA_KMS_MULTI_REGION",
+                            problem: format!("{other:?} is not true or false"),
+                        });
                     }
                 };
                 Ok(Self::Aws(AwsSettings {
@@ -175,8 +184,15 @@ impl Backend {
             BackendConfig::Aws(s) => {
                 let aws = tessera_aws::AwsConfig::load().await;
                 let store = Arc::new(tessera_aws::DynamoStore::new(aws.dynamodb(), &s.table));
-                store.warm().await.map_err(|e| format!("DynamoDB table {}: {e}: {:?}", s.table, std::error::Error::source(&e)))?;
-                let options = tessera_aws::KmsOptions { tags: s.tags.clone(), active_alias: s.alias.clone(), multi_region: s.multi_region };
+                store
+                    .warm()
+                    .await
+                    .map_err(|e| format!("DynamoDB table {}: {e}: {:?}", s.table, std::error::Error::source(&e)))?;
+                let options = tessera_aws::KmsOptions {
+                    tags: s.tags.clone(),
+                    active_alias: s.alias.clone(),
+                    multi_region: s.multi_region,
+                };
                 let keys = Arc::new(tessera_aws::KmsKeys::new(aws.kms(), options));
                 let publisher = s
                     .bucket
@@ -210,7 +226,8 @@ mod tests {
         let none = |_: &str| None;
         let e = BackendConfig::from_lookup(&|k| (k == "TESSERA_BACKEND").then(|| "cloud".to_owned())).expect_err("bad");
         assert_eq!(e.name, "TESSERA_BACKEND");
-        let e = BackendConfig::from_lookup(&|k| (k == "TESSERA_BACKEND").then(|| "aws".to_owned())).expect_err("no table");
+        let e =
+            BackendConfig::from_lookup(&|k| (k == "TESSERA_BACKEND").then(|| "aws".to_owned())).expect_err("no table");
         assert_eq!(e.name, "TESSERA_TABLE");
         if !cfg!(feature = "aws") {
             assert_eq!(BackendConfig::from_lookup(&none).expect_err("no dir").name, "TESSERA_DATA_DIR");
