@@ -33,6 +33,12 @@ pub use state::VerifierState;
 #[error("Unauthorized")]
 pub struct Unauthorized;
 
+impl From<Unauthorized> for lambda_runtime::Diagnostic {
+    fn from(_: Unauthorized) -> Self {
+        Self { error_type: "Unauthorized".to_owned(), error_message: "Unauthorized".to_owned() }
+    }
+}
+
 /// The authorizer: configuration, verifier, and the shared in-memory state.
 pub struct Authorizer {
     verifier: Verifier,

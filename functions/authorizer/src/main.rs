@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
     let authorizer = Arc::new(Authorizer::new(&config, state, clock));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let authorizer = Arc::clone(&authorizer);
-        async move { authorizer.handle(event.payload).await.map_err(Error::from) }
+        async move { authorizer.handle(event.payload).await }
     }))
     .await
 }

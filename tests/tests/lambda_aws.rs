@@ -1,0 +1,280 @@
+//! The three Lambda binaries, built with the AWS backend, under the Lambda runtime emulator
+//! (`cargo lambda watch`) with DynamoDB, KMS and S3 emulated by moto — all on 127.0.0.1. Invoked with the
+//! event shapes API Gateway and EventBridge Scheduler send: issue → Allow → Deny → revoke → Unauthorized →
+//! rotation steps, the old key verifying until it retires → an emergency retirement refusing at once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand_core::OsRng;
+use serde_json::{Value, json};
+use tessera_aws::{AwsConfig, DynamoStore};
+use tessera_core::ScopeSet;
+use tessera_core::service::{NewClient, admin};
+use tessera_core::time::{Clock as _, SystemClock};
+use tessera_testkit::moto;
+
+const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod";
+
+struct Watch {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // The emulator runs the functions as its children: end the whole process group.
+        let _ = Command::new("kill").args(["-TERM", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
+}
+
+fn cargo_lambda() -> String {
+    std::env::var("CARGO_LAMBDA").unwrap_or_else(|_| "cargo-lambda".to_owned())
+}
+
+fn start_watch(dir: &Path, env: &[(&str, String)]) -> Watch {
+    use std::os::unix::process::CommandExt as _;
+    let env_file = dir.join("functions.env");
+    let text: String = env.iter().map(|(k, v)| format!("{k}=\"{v}\"\n")).collect();
+    std::fs::write(&env_file, text).expect("env file");
+    let port = moto::free_port();
+    let log = dir.join("watch.log");
+    let out = std::fs::File::create(&log).expect("log");
+    let child = Command::new(cargo_lambda())
+        .args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string(), "--features", "aws", "--ignore-changes"])
+        .arg("--env-file")
+        .arg(&env_file)
+        .current_dir(root())
+        // Its own target dir: `cargo test` holds the workspace's while tests run.
+        .env("CARGO_TARGET_DIR", root().join("target").join("lambda-watch"))
+        .stdout(Stdio::from(out.try_clone().expect("log")))
+        .stderr(Stdio::from(out))
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start cargo-lambda ({e}): scripts/test installs it into .venv"));
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "cargo lambda watch did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Watch { child, port, log }
+}
+
+impl Watch {
+    /// Invokes a function; the first invocation compiles it, so the timeout is generous.
+    async fn invoke(&self, function: &str, event: &Value) -> (u16, Value) {
+        let url = format!("http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations", self.port);
+        let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(900)).build().expect("client");
+        let r = client.post(url).json(event).send().await.unwrap_or_else(|e| panic!("invoke {function}: {e}\n{}", self.logs()));
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    fn logs(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    async fn rotate(&self, detail: Value) -> Value {
+        let event = json!({
+            "version": "0", "id": "e2e", "detail-type": "Scheduled Event", "source": "aws.scheduler",
+            "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": detail,
+        });
+        let (status, body) = self.invoke("tessera-rotator", &event).await;
+        assert_eq!(status, 200, "rotator: {body}\n{}", self.logs());
+        body
+    }
+
+    /// POSTs a form to the issuer as an HTTP API (payload 2.0) event; returns status and JSON body.
+    async fn issuer(&self, path: &str, basic: (&str, &str), form: &str) -> (u16, Value) {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", basic.0, basic.1));
+        let event = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+            "headers": {"content-type": "application/x-www-form-urlencoded", "authorization": format!("Basic {auth}")},
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "issuer", "domainName": "issuer.test", "domainPrefix": "issuer",
+                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.1.2.3", "userAgent": "e2e"},
+                "requestId": "e2e", "routeKey": "$default", "stage": "$default", "time": "04/Dec/2026:00:00:00 +0000", "timeEpoch": 0
+            },
+            "body": form, "isBase64Encoded": false
+        });
+        let (status, resp) = self.invoke("tessera-issuer", &event).await;
+        assert_eq!(status, 200, "issuer invocation failed: {resp}\n{}", self.logs());
+        let code = resp["statusCode"].as_u64().and_then(|c| u16::try_from(c).ok()).expect("statusCode");
+        let body = resp["body"].as_str().map_or(Value::Null, |b| serde_json::from_str(b).unwrap_or(Value::Null));
+        (code, body)
+    }
+
+    /// Asks the authorizer with a REST TOKEN event; `Ok(policy)` or `Err(())` for Unauthorized.
+    async fn authorize(&self, token: &str, method: &str, path: &str) -> Result<Value, Value> {
+        let event = json!({"type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": format!("{ARN}/{method}{path}")});
+        match self.invoke("tessera-authorizer", &event).await {
+            (200, policy) => Ok(policy),
+            (_, error) => Err(error),
+        }
+    }
+}
+
+fn effect(policy: &Value, arn: &str) -> &'static str {
+    let statements = policy["policyDocument"]["Statement"].as_array().cloned().unwrap_or_default();
+    let hit = |e: &str| {
+        statements.iter().any(|s| {
+            s["Effect"] == e
+                && s["Resource"].as_array().is_some_and(|r| r.iter().any(|r| tessera_core::policy::glob_match(r.as_str().unwrap_or(""), arn)))
+        })
+    };
+    if hit("Deny") {
+        "Deny"
+    } else if hit("Allow") {
+        "Allow"
+    } else {
+        "Deny"
+    }
+}
+
+async fn aws() -> AwsConfig {
+    let creds = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests");
+    AwsConfig::from_sdk(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(moto::endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .load()
+            .await,
+    )
+}
+
+fn kid(token: &str) -> String {
+    use base64::Engine as _;
+    let h = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().expect("header")).expect("b64");
+    serde_json::from_slice::<Value>(&h).expect("json")["kid"].as_str().expect("kid").to_owned()
+}
+
+async fn published_kids(cfg: &AwsConfig, bucket: &str) -> Vec<String> {
+    let obj = cfg.s3().get_object().bucket(bucket).key(".well-known/jwks.json").send().await.expect("jwks object");
+    assert_eq!(obj.cache_control(), Some("public, max-age=1"));
+    let body = obj.body.collect().await.expect("body").into_bytes();
+    let jwks: Value = serde_json::from_slice(&body).expect("jwks");
+    jwks["keys"].as_array().expect("keys").iter().filter_map(|k| k["kid"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn the_lambda_binaries_run_the_whole_lifecycle_on_the_aws_backend() {
+    let cfg = aws().await;
+    let table = moto::unique("tessera-e2e");
+    let bucket = moto::unique("jwks-e2e");
+    let store = DynamoStore::new(cfg.dynamodb(), &table);
+    store.create_table().await.expect("table");
+    cfg.s3().create_bucket().bucket(&bucket).send().await.expect("bucket");
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let watch = start_watch(
+        tmp.path(),
+        &[
+            ("TESSERA_BACKEND", "aws".into()),
+            ("TESSERA_TABLE", table.clone()),
+            ("TESSERA_JWKS_BUCKET", bucket.clone()),
+            ("AWS_ENDPOINT_URL", moto::endpoint()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("TESSERA_ISSUER", "https://issuer.test".into()),
+            ("TESSERA_AUDIENCES", "https://api.test".into()),
+            ("TESSERA_ROUTES", "GET /api/orders/* orders:read;POST /api/orders orders:write".into()),
+            ("TESSERA_ROTATE_EVERY", "2s".into()),
+            ("TESSERA_JWKS_MAX_AGE", "1s".into()),
+            ("TESSERA_PROPAGATION_MARGIN", "1s".into()),
+            ("TESSERA_TOKEN_TTL", "4s".into()),
+            ("TESSERA_LEEWAY", "1s".into()),
+            ("TESSERA_REFRESH_EVERY", "200ms".into()),
+            ("RUST_LOG", "info".into()),
+        ],
+    );
+
+    // Compile each function once before any timing matters (first invocations build them).
+    let first = watch.rotate(json!({})).await;
+    assert_eq!(first["applied"].as_array().map(Vec::len), Some(2), "bootstrap: an active key and its successor: {first}");
+    let _ = watch.authorize("warm-up", "GET", "/api/orders/1").await;
+    let _ = watch.issuer("/oauth2/token", ("tsc_x", "y"), "grant_type=client_credentials").await;
+
+    // A client, created as an operator would (through the core's admin service, on DynamoDB).
+    let spec = NewClient {
+        name: "e2e".into(),
+        scopes: ScopeSet::parse("orders:read").expect("scopes"),
+        audiences: vec!["https://api.test".into()],
+        cidrs: vec![],
+        max_ttl: Duration::from_secs(3600),
+        scope_ttl_caps: Default::default(),
+    };
+    let (client, secret) = admin::create_client(&store, spec, SystemClock.now(), &mut OsRng).await.expect("client");
+    let creds = (client.id.as_str(), secret.expose());
+
+    // Issue → Allow → Deny for a missing scope.
+    let (status, body) = watch.issuer("/oauth2/token", creds, "grant_type=client_credentials").await;
+    assert_eq!(status, 200, "{body}\n{}", watch.logs());
+    let t1 = body["access_token"].as_str().expect("token").to_owned();
+    let k1 = kid(&t1);
+    let allow = watch.authorize(&t1, "GET", "/api/orders/1").await.expect("allow");
+    assert_eq!(effect(&allow, &format!("{ARN}/GET/api/orders/1")), "Allow");
+    let deny = watch.authorize(&t1, "POST", "/api/orders").await.expect("a policy");
+    assert_eq!(effect(&deny, &format!("{ARN}/POST/api/orders")), "Deny");
+    let (status, body) = watch.issuer("/oauth2/token", (creds.0, "tssk_wrong"), "grant_type=client_credentials").await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+
+    // Revoke (RFC 7009 through the issuer) → Unauthorized within a second.
+    let (status, _) = watch.issuer("/oauth2/revoke", creds, &format!("token={t1}")).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let refused = watch.authorize(&t1, "GET", "/api/orders/1").await.expect_err("revoked");
+    assert_eq!(refused["errorMessage"], "Unauthorized");
+
+    // Rotation: the next key signs once it has propagated; the old key keeps verifying while retiring.
+    let (_, body) = watch.issuer("/oauth2/token", creds, "grant_type=client_credentials").await;
+    let t2 = body["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(kid(&t2), k1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let step = watch.rotate(json!({})).await;
+    assert!(step["applied"].as_array().expect("applied").iter().any(|a| a.get("promote").is_some()), "{step}");
+    let (_, body) = watch.issuer("/oauth2/token", creds, "grant_type=client_credentials").await;
+    let t3 = body["access_token"].as_str().expect("token").to_owned();
+    let k2 = kid(&t3);
+    assert_ne!(k2, k1, "a new key signs");
+    assert!(watch.authorize(&t2, "GET", "/api/orders/1").await.is_ok(), "the retiring key still verifies");
+    assert!(published_kids(&cfg, &bucket).await.contains(&k1), "a retiring key stays in the JWKS");
+
+    // Steps until the old key retires (max TTL 4s + leeway 1s + max-age 1s after it stopped signing).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        watch.rotate(json!({})).await;
+        if !published_kids(&cfg, &bucket).await.contains(&k1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old key never retired");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(watch.authorize(&t2, "GET", "/api/orders/1").await.is_err(), "a retired key's token is refused");
+
+    // Emergency retirement of the signing key: its fresh token is refused at once.
+    let (_, body) = watch.issuer("/oauth2/token", creds, "grant_type=client_credentials").await;
+    let t4 = body["access_token"].as_str().expect("token").to_owned();
+    assert!(watch.authorize(&t4, "GET", "/api/orders/1").await.is_ok());
+    watch.rotate(json!({"emergency_kid": kid(&t4)})).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(watch.authorize(&t4, "GET", "/api/orders/1").await.is_err(), "emergency-retired key refused");
+    let (status, body) = watch.issuer("/oauth2/token", creds, "grant_type=client_credentials").await;
+    assert_eq!(status, 200);
+    let t5 = body["access_token"].as_str().expect("token").to_owned();
+    assert_ne!(kid(&t5), kid(&t4));
+    assert!(watch.authorize(&t5, "GET", "/api/orders/1").await.is_ok(), "the next key took over");
+}
