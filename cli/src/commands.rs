@@ -1,4 +1,4 @@
-//! Operator commands over the local backend. Each prints text for people or, with `--json`, one JSON
+//! Operator commands over either backend (local data dir or AWS). Each prints text for people or, with `--json`, one JSON
 //! document. A secret is printed once, at creation or rotation.
 
 use std::collections::BTreeMap;
@@ -9,15 +9,15 @@ use rand_core::OsRng;
 use serde_json::{Value, json};
 use tessera_core::client::{Client, ClientStatus};
 use tessera_core::lifecycle::KeyRecord;
-use tessera_core::ports::{ClientStore as _, KeySource as _};
 use tessera_core::secret::ClientSecret;
 use tessera_core::service::{NewClient, admin};
 use tessera_core::time::{Clock as _, SystemClock};
 use tessera_core::{Scope, ScopeSet};
 
-use crate::backend::Backend;
 use crate::error::CliError;
 use crate::settings::Settings;
+use tessera_core::service::Rotator;
+use tessera_wiring::{Backend, BackendConfig};
 
 /// How to print.
 #[derive(Clone, Copy, Debug)]
@@ -36,11 +36,11 @@ impl Output {
     }
 }
 
-/// The backend and settings of one data dir.
+/// The backend the commands act on, and the rotator `keys rotate` runs.
 #[derive(Debug)]
 pub struct Context {
     backend: Backend,
-    settings: Settings,
+    rotator: Result<Rotator, String>,
 }
 
 fn secs(d: Duration) -> String {
@@ -139,11 +139,41 @@ fn list(s: &str) -> Vec<String> {
 }
 
 impl Context {
-    /// Opens a data dir with its saved settings.
-    pub fn open(dir: &Path) -> Result<Self, CliError> {
-        let backend = Backend::open(dir)?;
-        let settings = Settings::load(dir)?;
-        Ok(Self { backend, settings })
+    /// Opens the local data dir (its saved settings give the rotation policy), or the AWS backend named by
+    /// the environment (the rotator's own `TESSERA_*` variables give the policy).
+    pub async fn open(kind: crate::BackendKind, dir: &Path) -> Result<Self, CliError> {
+        let lookup = |k: &str| std::env::var(k).ok();
+        let (config, rotation) = match kind {
+            crate::BackendKind::Local => {
+                // Validates the data dir with errors that name the problem.
+                crate::backend::Backend::open(dir)?;
+                let settings = Settings::load(dir)?;
+                let rotation = settings.policy().map(|p| (p, settings.metadata())).map_err(|e| e.to_string());
+                (BackendConfig::Local { data_dir: dir.to_path_buf() }, rotation)
+            }
+            crate::BackendKind::Aws => {
+                let aws = |k: &str| if k == "TESSERA_BACKEND" { Some("aws".to_owned()) } else { lookup(k) };
+                let config = BackendConfig::from_lookup(&aws).map_err(|e| CliError::Config(e.to_string()))?;
+                let rotation = tessera_rotator::RotatorConfig::from_lookup(lookup)
+                    .map(|c| (c.policy, c.metadata))
+                    .map_err(|e| e.to_string());
+                (config, rotation)
+            }
+        };
+        let backend = Backend::open(&config).await.map_err(|e| CliError::Config(e.to_string()))?;
+        let rotator = rotation.and_then(|(policy, metadata)| {
+            let publisher =
+                backend.publisher.clone().ok_or("configuration TESSERA_JWKS_BUCKET: is required to rotate keys")?;
+            Ok(Rotator::new(
+                backend.key_registry.clone(),
+                backend.key_manager.clone(),
+                publisher,
+                backend.revocations.clone(),
+                policy,
+                metadata,
+            ))
+        });
+        Ok(Self { backend, rotator })
     }
 
     fn now() -> tessera_core::UnixTime {
@@ -184,14 +214,15 @@ impl Context {
             max_ttl,
             scope_ttl_caps: caps,
         };
-        let (client, secret) = admin::create_client(self.backend.store.as_ref(), spec, Self::now(), &mut OsRng).await?;
+        let (client, secret) =
+            admin::create_client(self.backend.clients.as_ref(), spec, Self::now(), &mut OsRng).await?;
         secret_lines(out, env, &client, &secret, "This is the client's secret");
         Ok(())
     }
 
     /// `clients list`.
     pub async fn list_clients(&self, out: &Output) -> Result<(), CliError> {
-        let clients = self.backend.store.list_clients().await?;
+        let clients = self.backend.clients.list_clients().await?;
         out.emit(&Value::Array(clients.iter().map(client_json).collect()), || {
             if clients.is_empty() {
                 return "no clients".to_owned();
@@ -215,7 +246,7 @@ impl Context {
 
     /// `clients show`.
     pub async fn show_client(&self, out: &Output, id: &str) -> Result<(), CliError> {
-        let c = admin::get_client(self.backend.store.as_ref(), id).await?;
+        let c = admin::get_client(self.backend.clients.as_ref(), id).await?;
         out.emit(&client_json(&c), || client_text(&c));
         Ok(())
     }
@@ -223,7 +254,7 @@ impl Context {
     /// `clients enable|disable`.
     pub async fn set_status(&self, out: &Output, id: &str, enable: bool) -> Result<(), CliError> {
         let status = if enable { ClientStatus::Active } else { ClientStatus::Disabled };
-        let c = admin::set_status(self.backend.store.as_ref(), id, status).await?;
+        let c = admin::set_status(self.backend.clients.as_ref(), id, status).await?;
         out.emit(&client_json(&c), || {
             format!("{} {}", c.id, if enable { "enabled" } else { "disabled: its tokens are refused from now on" })
         });
@@ -232,7 +263,7 @@ impl Context {
 
     /// `clients delete`.
     pub async fn delete_client(&self, out: &Output, id: &str) -> Result<(), CliError> {
-        admin::delete_client(self.backend.store.as_ref(), self.backend.store.as_ref(), id, Self::now()).await?;
+        admin::delete_client(self.backend.clients.as_ref(), self.backend.revocations.as_ref(), id, Self::now()).await?;
         out.emit(&json!({"deleted": id}), || format!("{id} deleted; its tokens are revoked"));
         Ok(())
     }
@@ -240,7 +271,7 @@ impl Context {
     /// `clients rotate-secret`.
     pub async fn rotate_secret(&self, out: &Output, id: &str, grace: Duration, env: bool) -> Result<(), CliError> {
         let (client, secret) =
-            admin::rotate_secret(self.backend.store.as_ref(), id, grace, Self::now(), &mut OsRng).await?;
+            admin::rotate_secret(self.backend.clients.as_ref(), id, grace, Self::now(), &mut OsRng).await?;
         secret_lines(
             out,
             env,
@@ -254,7 +285,8 @@ impl Context {
     /// `tokens revoke`.
     pub async fn revoke_token(&self, out: &Output, jti: &str) -> Result<(), CliError> {
         let jti =
-            admin::revoke_token(self.backend.store.as_ref(), self.backend.store.as_ref(), jti, Self::now()).await?;
+            admin::revoke_token(self.backend.tokens.as_ref(), self.backend.revocations.as_ref(), jti, Self::now())
+                .await?;
         out.emit(&json!({"revoked": jti.as_str()}), || format!("token {jti} revoked"));
         Ok(())
     }
@@ -262,7 +294,8 @@ impl Context {
     /// `tokens revoke-client`.
     pub async fn revoke_client(&self, out: &Output, id: &str) -> Result<(), CliError> {
         let now = Self::now();
-        let id = admin::revoke_client(self.backend.store.as_ref(), self.backend.store.as_ref(), id, now).await?;
+        let id =
+            admin::revoke_client(self.backend.clients.as_ref(), self.backend.revocations.as_ref(), id, now).await?;
         out.emit(&json!({"revoked_client": id.as_str(), "issued_at_or_before": now.0}), || {
             format!("every token of {id} issued at or before {} is revoked", when(now))
         });
@@ -271,7 +304,7 @@ impl Context {
 
     /// `keys list`.
     pub async fn list_keys(&self, out: &Output) -> Result<(), CliError> {
-        let mut keys = self.backend.store.list_keys().await?;
+        let mut keys = self.backend.key_source.list_keys().await?;
         keys.sort_by_key(|k| std::cmp::Reverse(k.generation));
         out.emit(&Value::Array(keys.iter().map(key_json).collect()), || {
             if keys.is_empty() {
@@ -296,7 +329,7 @@ impl Context {
 
     /// `keys rotate [--emergency KID]`.
     pub async fn rotate_keys(&self, out: &Output, emergency: Option<&str>) -> Result<(), CliError> {
-        let rotator = self.backend.rotator(&self.settings)?;
+        let rotator = self.rotator.as_ref().map_err(|e| CliError::Config(e.clone()))?;
         let now = Self::now();
         let report = match emergency {
             Some(kid) => rotator.emergency_retire(kid, now).await?,

@@ -24,8 +24,21 @@ struct Cli {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// Where state lives: `local` (the data dir) or `aws` (DynamoDB, KMS and S3 named by TESSERA_TABLE,
+    /// TESSERA_JWKS_BUCKET and the AWS SDK's environment; needs a build with `--features aws`).
+    #[arg(long, global = true, env = "TESSERA_BACKEND", value_enum, default_value_t = BackendKind::Local)]
+    backend: BackendKind,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Which backend the operator commands use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// The local data dir.
+    Local,
+    /// DynamoDB, KMS and S3.
+    Aws,
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,9 +197,12 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), CliError> {
     let out = commands::Output { json: cli.json };
     match cli.command {
+        Command::Dev(_) if cli.backend == BackendKind::Aws => Err(CliError::Config(
+            "tessera dev runs the local backend only; on AWS the functions are deployed from infra/".to_owned(),
+        )),
         Command::Dev(args) => dev::run(&cli.data_dir, args).await,
         Command::Clients(c) => {
-            let ctx = commands::Context::open(&cli.data_dir)?;
+            let ctx = commands::Context::open(cli.backend, &cli.data_dir).await?;
             match c {
                 ClientsCommand::Create(a) => {
                     ctx.create_client(&out, &a.name, &a.scopes, &a.audiences, &a.cidrs, a.max_ttl, &a.scope_ttl, a.env)
@@ -203,14 +219,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Tokens(t) => {
-            let ctx = commands::Context::open(&cli.data_dir)?;
+            let ctx = commands::Context::open(cli.backend, &cli.data_dir).await?;
             match t {
                 TokensCommand::Revoke { jti } => ctx.revoke_token(&out, &jti).await,
                 TokensCommand::RevokeClient { client_id } => ctx.revoke_client(&out, &client_id).await,
             }
         }
         Command::Keys(k) => {
-            let ctx = commands::Context::open(&cli.data_dir)?;
+            let ctx = commands::Context::open(cli.backend, &cli.data_dir).await?;
             match k {
                 KeysCommand::List => ctx.list_keys(&out).await,
                 KeysCommand::Rotate { emergency } => ctx.rotate_keys(&out, emergency.as_deref()).await,

@@ -26,7 +26,10 @@ struct Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         // The emulator runs the functions as its children: end the whole process group.
-        let _ = Command::new("kill").args(["-TERM", &format!("-{}", self.child.id())]).status();
+        // killpg, not the kill(1) command: procps's kill reads "-TERM -N" so that it signals every process.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -73,7 +76,12 @@ impl Watch {
     async fn invoke(&self, function: &str, event: &Value) -> (u16, Value) {
         let url = format!("http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations", self.port);
         let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(900)).build().expect("client");
-        let r = client.post(url).json(event).send().await.unwrap_or_else(|e| panic!("invoke {function}: {e}\n{}", self.logs()));
+        let r = client
+            .post(url)
+            .json(event)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("invoke {function}: {e}\n{}", self.logs()));
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -130,7 +138,9 @@ fn effect(policy: &Value, arn: &str) -> &'static str {
     let hit = |e: &str| {
         statements.iter().any(|s| {
             s["Effect"] == e
-                && s["Resource"].as_array().is_some_and(|r| r.iter().any(|r| tessera_core::policy::glob_match(r.as_str().unwrap_or(""), arn)))
+                && s["Resource"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|r| tessera_core::policy::glob_match(r.as_str().unwrap_or(""), arn)))
         })
     };
     if hit("Deny") {
@@ -156,7 +166,8 @@ async fn aws() -> AwsConfig {
 
 fn kid(token: &str) -> String {
     use base64::Engine as _;
-    let h = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().expect("header")).expect("b64");
+    let h =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().expect("header")).expect("b64");
     serde_json::from_slice::<Value>(&h).expect("json")["kid"].as_str().expect("kid").to_owned()
 }
 
@@ -203,7 +214,11 @@ async fn the_lambda_binaries_run_the_whole_lifecycle_on_the_aws_backend() {
 
     // Compile each function once before any timing matters (first invocations build them).
     let first = watch.rotate(json!({})).await;
-    assert_eq!(first["applied"].as_array().map(Vec::len), Some(2), "bootstrap: an active key and its successor: {first}");
+    assert_eq!(
+        first["applied"].as_array().map(Vec::len),
+        Some(2),
+        "bootstrap: an active key and its successor: {first}"
+    );
     let _ = watch.authorize("warm-up", "GET", "/api/orders/1").await;
     let _ = watch.issuer("/oauth2/token", ("tsc_x", "y"), "grant_type=client_credentials").await;
 
@@ -277,4 +292,57 @@ async fn the_lambda_binaries_run_the_whole_lifecycle_on_the_aws_backend() {
     let t5 = body["access_token"].as_str().expect("token").to_owned();
     assert_ne!(kid(&t5), kid(&t4));
     assert!(watch.authorize(&t5, "GET", "/api/orders/1").await.is_ok(), "the next key took over");
+}
+
+/// The operator's commands on the AWS backend: the same `tessera` commands, pointed at DynamoDB, KMS and
+/// S3 by the environment.
+#[tokio::test]
+async fn the_cli_operates_on_the_aws_backend() {
+    let cfg = aws().await;
+    let table = moto::unique("tessera-cli");
+    let bucket = moto::unique("jwks-cli");
+    DynamoStore::new(cfg.dynamodb(), &table).create_table().await.expect("table");
+    cfg.s3().create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let run = |args: &[&str]| {
+        let out = Command::new(tessera_tests::bin())
+            .args(["--backend", "aws"])
+            .args(args)
+            .env("AWS_ENDPOINT_URL", moto::endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("TESSERA_TABLE", &table)
+            .env("TESSERA_JWKS_BUCKET", &bucket)
+            .env("TESSERA_ISSUER", "https://issuer.test")
+            .output()
+            .expect("run tessera");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "tessera --backend aws {args:?}: {stderr}");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stderr}"))
+    };
+    let created = run(&["clients", "create", "--name", "payments", "--scopes", "orders:read", "--json"]);
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    assert!(created["client_secret"].as_str().expect("secret").starts_with("tssk_"));
+    let listed = run(&["clients", "list", "--json"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    run(&["clients", "disable", &id, "--json"]);
+    let shown = run(&["clients", "show", &id, "--json"]);
+    assert_eq!(shown["status"], "disabled");
+    let rotated = run(&["keys", "rotate", "--json"]);
+    assert_eq!(rotated["applied"].as_array().map(Vec::len), Some(2), "first rotation creates the keys: {rotated}");
+    let keys = run(&["keys", "list", "--json"]);
+    assert!(keys.as_array().expect("keys").iter().any(|k| k["status"] == "active"));
+    let active =
+        keys.as_array().expect("keys").iter().find(|k| k["status"] == "active").expect("active")["kid"].clone();
+    assert!(published_kids_any_age(&cfg, &bucket).await.iter().any(|k| Value::String(k.clone()) == active));
+    run(&["tokens", "revoke-client", &id, "--json"]);
+    run(&["clients", "delete", &id, "--json"]);
+    assert_eq!(run(&["clients", "list", "--json"]).as_array().map(Vec::len), Some(0));
+}
+
+async fn published_kids_any_age(cfg: &AwsConfig, bucket: &str) -> Vec<String> {
+    let obj = cfg.s3().get_object().bucket(bucket).key(".well-known/jwks.json").send().await.expect("jwks object");
+    let body = obj.body.collect().await.expect("body").into_bytes();
+    let jwks: Value = serde_json::from_slice(&body).expect("jwks");
+    jwks["keys"].as_array().expect("keys").iter().filter_map(|k| k["kid"].as_str().map(str::to_owned)).collect()
 }
