@@ -123,6 +123,24 @@ impl Watch {
         (code, body)
     }
 
+    /// GETs a path from the issuer as an HTTP API (payload 2.0) event.
+    async fn get_issuer(&self, path: &str) -> (u16, Value) {
+        let event = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": {},
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "issuer", "domainName": "issuer.test", "domainPrefix": "issuer",
+                "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.1.2.3", "userAgent": "e2e"},
+                "requestId": "e2e", "routeKey": "$default", "stage": "$default", "time": "04/Dec/2026:00:00:00 +0000", "timeEpoch": 0
+            },
+            "isBase64Encoded": false
+        });
+        let (status, resp) = self.invoke("tessera-issuer", &event).await;
+        assert_eq!(status, 200, "issuer invocation failed: {resp}\n{}", self.logs());
+        let code = resp["statusCode"].as_u64().and_then(|c| u16::try_from(c).ok()).expect("statusCode");
+        let body = resp["body"].as_str().map_or(Value::Null, |b| serde_json::from_str(b).unwrap_or(Value::Null));
+        (code, body)
+    }
+
     /// Asks the authorizer with a REST TOKEN event; `Ok(policy)` or `Err(())` for Unauthorized.
     async fn authorize(&self, token: &str, method: &str, path: &str) -> Result<Value, Value> {
         let event = json!({"type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": format!("{ARN}/{method}{path}")});
@@ -131,6 +149,11 @@ impl Watch {
             (_, error) => Err(error),
         }
     }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = root().join("functions/authorizer/tests/fixtures").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
 }
 
 fn effect(policy: &Value, arn: &str) -> &'static str {
@@ -243,6 +266,31 @@ async fn the_lambda_binaries_run_the_whole_lifecycle_on_the_aws_backend() {
     assert_eq!(effect(&allow, &format!("{ARN}/GET/api/orders/1")), "Allow");
     let deny = watch.authorize(&t1, "POST", "/api/orders").await.expect("a policy");
     assert_eq!(effect(&deny, &format!("{ARN}/POST/api/orders")), "Deny");
+    // The REST REQUEST and HTTP API v2 shapes, from the aws_lambda_events fixtures.
+    let mut request = fixture("rest-request.json");
+    request["methodArn"] = json!(format!("{ARN}/GET/api/orders/9"));
+    request["path"] = json!("/api/orders/9");
+    request["headers"]["Authorization"] = json!(format!("Bearer {t1}"));
+    request["requestContext"]["identity"]["sourceIp"] = json!("10.0.0.9");
+    let (status, policy) = watch.invoke("tessera-authorizer", &request).await;
+    assert_eq!((status, effect(&policy, &format!("{ARN}/GET/api/orders/9"))), (200, "Allow"), "{policy}");
+    let mut v2 = fixture("http-v2.json");
+    v2["routeArn"] = json!(format!("{ARN}/GET/api/orders/9"));
+    v2["headers"]["authorization"] = json!(format!("Bearer {t1}"));
+    v2["requestContext"]["http"]["method"] = json!("GET");
+    v2["requestContext"]["http"]["path"] = json!("/api/orders/9");
+    v2["requestContext"]["http"]["sourceIp"] = json!("10.0.0.9");
+    let (status, simple) = watch.invoke("tessera-authorizer", &v2).await;
+    assert_eq!((status, &simple["isAuthorized"]), (200, &json!(true)), "{simple}");
+    v2["requestContext"]["http"]["method"] = json!("POST");
+    v2["requestContext"]["http"]["path"] = json!("/api/orders");
+    v2["routeArn"] = json!(format!("{ARN}/POST/api/orders"));
+    let (_, simple) = watch.invoke("tessera-authorizer", &v2).await;
+    assert_eq!(simple["isAuthorized"], json!(false), "missing scope");
+    // The issuer's own /.well-known/jwks.json lists the signing key.
+    let (status, jwks) = watch.get_issuer("/.well-known/jwks.json").await;
+    assert_eq!(status, 200);
+    assert!(jwks["keys"].as_array().expect("keys").iter().any(|k| k["kid"] == k1.as_str()));
     let (status, body) = watch.issuer("/oauth2/token", (creds.0, "tssk_wrong"), "grant_type=client_credentials").await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
 

@@ -20,13 +20,20 @@ pub struct ConfigError {
 pub struct IssuerConfig {
     /// Issuer settings.
     pub settings: IssuerSettings,
+    /// Where verifiers fetch the JWKS (the CloudFront URL), for the discovery documents.
+    pub jwks_uri: String,
+    /// Cache-Control max-age of `/.well-known/*`.
+    pub jwks_max_age: Duration,
+    /// The signing algorithm the rotator creates keys for (`TESSERA_KEY_ALG`), for the discovery documents.
+    pub key_alg: tessera_core::jose::Algorithm,
 }
 
 /// Longest token lifetime the issuer may be configured for: tokens are meant to be short-lived.
 pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 impl IssuerConfig {
-    /// Reads `TESSERA_ISSUER`, `TESSERA_TOKEN_TTL` (default 15m), `TESSERA_LEEWAY` (default 30s).
+    /// Reads `TESSERA_ISSUER`, `TESSERA_TOKEN_TTL` (default 15m), `TESSERA_LEEWAY` (default 30s),
+    /// `TESSERA_JWKS_URI` (default under the issuer URL) and `TESSERA_JWKS_MAX_AGE` (default 5m).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let issuer = lookup("TESSERA_ISSUER")
             .filter(|v| !v.trim().is_empty())
@@ -43,6 +50,12 @@ impl IssuerConfig {
         if leeway > MAX_LEEWAY {
             return Err(ConfigError { name: "TESSERA_LEEWAY", problem: "must be at most 5m".to_owned() });
         }
-        Ok(Self { settings: IssuerSettings { issuer, token_ttl, leeway } })
+        let jwks_uri = lookup("TESSERA_JWKS_URI")
+            .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+        let jwks_max_age = duration("TESSERA_JWKS_MAX_AGE", "5m")?;
+        let key_alg = lookup("TESSERA_KEY_ALG").unwrap_or_else(|| "ES256".to_owned()).parse().map_err(
+            |e: tessera_core::jose::KeyError| ConfigError { name: "TESSERA_KEY_ALG", problem: e.to_string() },
+        )?;
+        Ok(Self { settings: IssuerSettings { issuer, token_ttl, leeway }, jwks_uri, jwks_max_age, key_alg })
     }
 }

@@ -5,6 +5,9 @@
 //!   (RFC 8707).
 //! - `POST /oauth2/revoke`: RFC 7009.
 //! - `POST /oauth2/introspect`: RFC 7662.
+//! - `GET /.well-known/jwks.json`, `/.well-known/openid-configuration`,
+//!   `/.well-known/oauth-authorization-server`: from the key registry, with Cache-Control and ETag (the
+//!   edge copy CloudFront serves from S3 is the rotator's).
 //!
 //! Every failure leaves through [`error::OAuthError`]: RFC 6749 §5.2 JSON, the right status, and the cause
 //! in the log, never in the response.
@@ -21,6 +24,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt as _, Response};
 use rand_core::OsRng;
 use serde_json::json;
+use sha2::Digest as _;
 use tessera_core::ScopeSet;
 use tessera_core::client::{Client, TokenRequest};
 use tessera_core::service::Issuer;
@@ -34,6 +38,13 @@ use form::{ClientCredentials, Form};
 pub struct IssuerApp {
     issuer: Issuer,
     clock: std::sync::Arc<dyn Clock>,
+    discovery: Option<Discovery>,
+}
+
+/// What `/.well-known/*` serves besides the JWKS.
+struct Discovery {
+    metadata: String,
+    max_age: std::time::Duration,
 }
 
 impl std::fmt::Debug for IssuerApp {
@@ -86,7 +97,58 @@ impl IssuerApp {
     /// Wraps the issuer service.
     #[must_use]
     pub fn new(issuer: Issuer, clock: std::sync::Arc<dyn Clock>) -> Self {
-        Self { issuer, clock }
+        Self { issuer, clock, discovery: None }
+    }
+
+    /// Also serves `/.well-known/*`: the JWKS from the key registry and this metadata.
+    #[must_use]
+    pub fn with_discovery(
+        mut self,
+        metadata: &tessera_core::discovery::Metadata,
+        max_age: std::time::Duration,
+    ) -> Self {
+        let metadata = serde_json::to_string_pretty(metadata).unwrap_or_default();
+        self.discovery = Some(Discovery { metadata, max_age });
+        self
+    }
+
+    async fn well_known(&self, req: &Request, name: &str) -> Result<Response<Body>, OAuthError> {
+        let Some(d) = &self.discovery else { return Err(OAuthError::not_found()) };
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return Err(OAuthError::method_not_allowed());
+        }
+        let body = match name {
+            "jwks.json" => serde_json::to_string(&self.issuer.jwks().await.map_err(OAuthError::from_issue)?)
+                .map_err(|_| OAuthError::from_issue(tessera_core::service::IssueError::NoSigningKey))?,
+            "openid-configuration" | "oauth-authorization-server" => d.metadata.clone(),
+            _ => return Err(OAuthError::not_found()),
+        };
+        let digest = sha2::Sha256::digest(body.as_bytes());
+        let etag = format!("\"{}\"", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
+        let matched = req
+            .headers()
+            .get(http::header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+        let mut resp = if matched || req.method() == Method::HEAD {
+            let mut r = Response::new(Body::Empty);
+            if matched {
+                *r.status_mut() = StatusCode::NOT_MODIFIED;
+            }
+            r
+        } else {
+            Response::new(Body::Text(body))
+        };
+        let h = resp.headers_mut();
+        h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        if let (Ok(e), Ok(c)) = (
+            http::HeaderValue::from_str(&etag),
+            http::HeaderValue::from_str(&format!("public, max-age={}", d.max_age.as_secs())),
+        ) {
+            h.insert(http::header::ETAG, e);
+            h.insert(http::header::CACHE_CONTROL, c);
+        }
+        Ok(resp)
     }
 
     /// Handles one request. Never fails: every error is an RFC 6749 response.
@@ -117,6 +179,9 @@ impl IssuerApp {
 
     async fn route(&self, req: &Request, outcome: &mut Outcome) -> Result<Response<Body>, OAuthError> {
         let path = req.uri().path();
+        if let Some(name) = path.strip_prefix("/.well-known/") {
+            return self.well_known(req, name).await;
+        }
         let endpoint = match path {
             "/oauth2/token" | "/oauth2/revoke" | "/oauth2/introspect" => path,
             _ => return Err(OAuthError::not_found()),

@@ -14,9 +14,14 @@ async fn main() -> Result<(), Error> {
     let lookup = |k: &str| std::env::var(k).ok();
     let config = IssuerConfig::from_lookup(lookup)?;
     let b = Backend::open(&BackendConfig::from_lookup(&lookup)?).await?;
+    let metadata = tessera_core::discovery::Metadata::new(
+        &config.settings.issuer,
+        &config.jwks_uri,
+        vec![config.key_alg.as_str().to_owned()],
+    );
     let issuer =
         Issuer::new(config.settings, b.clients, b.tokens, b.key_source, b.signer, b.revocations, b.revocation_source);
-    let app = Arc::new(IssuerApp::new(issuer, Arc::new(SystemClock)));
+    let app = Arc::new(IssuerApp::new(issuer, Arc::new(SystemClock)).with_discovery(&metadata, config.jwks_max_age));
     lambda_http::run(service_fn(move |req: Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Error>(app.handle(req).await) }

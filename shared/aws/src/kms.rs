@@ -42,8 +42,9 @@ pub struct KmsKeys {
 fn key_spec(alg: Algorithm) -> PortResult<(KeySpec, SigningAlgorithmSpec)> {
     match alg {
         Algorithm::ES256 => Ok((KeySpec::EccNistP256, SigningAlgorithmSpec::EcdsaSha256)),
+        Algorithm::RS256 => Ok((KeySpec::Rsa2048, SigningAlgorithmSpec::RsassaPkcs1V15Sha256)),
         #[allow(unreachable_patterns, reason = "Algorithm is non_exhaustive")]
-        other => Err(PortError::Conflict(format!("KMS adapter does not support {other}"))),
+        other => Err(PortError::Conflict(format!("the KMS adapter does not support {other}"))),
     }
 }
 

@@ -92,3 +92,19 @@ async fn s3_objects_carry_content_type_and_cache_control() {
         s3.head_object().bucket(&bucket).key(format!(".well-known/{name}")).send().await.expect(name);
     }
 }
+
+#[tokio::test]
+async fn kms_rs256_keys_sign_what_the_core_verifies() {
+    use tessera_core::jose::{Algorithm, PublicKey};
+    use tessera_core::ports::{KeyManager as _, Signer as _};
+    let keys = KmsKeys::new(support::config().await.kms(), KmsOptions::default());
+    let created = keys.create_key(Algorithm::RS256).await.expect("create RSA_2048");
+    let public = PublicKey::from_spki(Algorithm::RS256, &created.public_key_spki).expect("RSA SPKI");
+    let message = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0";
+    let sig = keys.sign(&created.provider_key_id, Algorithm::RS256, message).await.expect("sign");
+    let jws = Algorithm::RS256.jws_signature(&sig).expect("jws form");
+    assert_eq!(jws.len(), 256, "a 2048-bit PKCS#1 v1.5 signature");
+    assert!(public.verify(message, &jws));
+    assert!(!public.verify(b"tampered", &jws));
+    assert_eq!(public.to_jwk(&public.thumbprint()).kty, "RSA");
+}

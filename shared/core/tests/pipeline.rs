@@ -98,7 +98,8 @@ fn a_good_token_passes_and_verifies_with_jsonwebtoken_too() {
     assert_eq!(f.check(&t), Ok(()));
     // Independent check: jsonwebtoken accepts the same token with the published key.
     let jwk = f.ring.get(f.kid.as_str()).expect("key").to_jwk(&f.kid);
-    let key = jsonwebtoken::DecodingKey::from_ec_components(&jwk.x, &jwk.y).expect("jwk");
+    let key = jsonwebtoken::DecodingKey::from_ec_components(jwk.x.as_deref().expect("x"), jwk.y.as_deref().expect("y"))
+        .expect("jwk");
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     v.set_audience(&[AUD]);
     v.set_issuer(&[ISS]);

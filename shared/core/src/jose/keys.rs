@@ -20,6 +20,9 @@ use crate::jose::{b64, der};
 pub enum Algorithm {
     /// ECDSA P-256 with SHA-256 (RFC 7518 §3.4); KMS key spec `ECC_NIST_P256`.
     ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3); KMS key spec `RSA_2048`. For API Gateway's built-in
+    /// JWT authorizer, which verifies RSA only.
+    RS256,
 }
 
 impl Algorithm {
@@ -28,6 +31,7 @@ impl Algorithm {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
         }
     }
 
@@ -35,6 +39,8 @@ impl Algorithm {
     pub fn jws_signature(self, signer_output: &[u8]) -> Result<Vec<u8>, der::SignatureFormatError> {
         match self {
             Self::ES256 => der::der_to_raw(signer_output, 32),
+            // PKCS#1 v1.5 signatures are the same bytes in KMS and in JWS.
+            Self::RS256 => Ok(signer_output.to_vec()),
         }
     }
 }
@@ -50,6 +56,7 @@ impl FromStr for Algorithm {
     fn from_str(s: &str) -> Result<Self, KeyError> {
         match s {
             "ES256" => Ok(Self::ES256),
+            "RS256" => Ok(Self::RS256),
             _ => Err(KeyError::UnsupportedAlgorithm(s.to_owned())),
         }
     }
@@ -72,7 +79,26 @@ pub enum KeyError {
 pub enum PublicKey {
     /// A P-256 key for ES256.
     P256(p256::ecdsa::VerifyingKey),
+    /// An RSA key (at least 2048 bits) for RS256.
+    Rsa(Box<RsaKey>),
 }
+
+/// An RSA verifying key with the public numbers the JWK needs.
+#[derive(Clone)]
+pub struct RsaKey {
+    verifying: rsa::pkcs1v15::VerifyingKey<Sha256>,
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+impl fmt::Debug for RsaKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RsaKey({} bits)", self.n.len() * 8)
+    }
+}
+
+/// RSA moduli below this are refused (RFC 7518 §3.3 requires 2048 bits).
+const MIN_RSA_BITS: usize = 2048;
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -89,6 +115,16 @@ impl PublicKey {
             Algorithm::ES256 => p256::ecdsa::VerifyingKey::from_public_key_der(spki)
                 .map(Self::P256)
                 .map_err(|_| KeyError::InvalidPublicKey(alg)),
+            Algorithm::RS256 => {
+                use rsa::pkcs8::DecodePublicKey as _;
+                use rsa::traits::PublicKeyParts as _;
+                let key = rsa::RsaPublicKey::from_public_key_der(spki).map_err(|_| KeyError::InvalidPublicKey(alg))?;
+                if key.size() * 8 < MIN_RSA_BITS {
+                    return Err(KeyError::InvalidPublicKey(alg));
+                }
+                let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
+                Ok(Self::Rsa(Box::new(RsaKey { verifying: rsa::pkcs1v15::VerifyingKey::new(key), n, e })))
+            }
         }
     }
 
@@ -97,6 +133,7 @@ impl PublicKey {
     pub fn algorithm(&self) -> Algorithm {
         match self {
             Self::P256(_) => Algorithm::ES256,
+            Self::Rsa(_) => Algorithm::RS256,
         }
     }
 
@@ -108,42 +145,55 @@ impl PublicKey {
             Self::P256(key) => {
                 p256::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
             }
+            Self::Rsa(key) => rsa::pkcs1v15::Signature::try_from(signature)
+                .is_ok_and(|sig| rsa::signature::Verifier::verify(&key.verifying, message, &sig).is_ok()),
         }
     }
 
-    /// The public JWK (RFC 7517, RFC 7518 §6.2) under the given kid.
+    /// The public JWK (RFC 7517; RFC 7518 §6.2 for EC, §6.3 for RSA) under the given kid.
     #[must_use]
     pub fn to_jwk(&self, kid: &Kid) -> Jwk {
-        let (x, y) = self.coordinates();
-        Jwk {
-            kty: "EC".to_owned(),
-            crv: "P-256".to_owned(),
-            x,
-            y,
+        let mut jwk = Jwk {
+            kty: String::new(),
+            crv: None,
+            x: None,
+            y: None,
+            n: None,
+            e: None,
             kid: kid.to_string(),
             alg: self.algorithm().as_str().to_owned(),
             key_use: "sig".to_owned(),
-        }
-    }
-
-    fn coordinates(&self) -> (String, String) {
+        };
         match self {
             Self::P256(key) => {
                 let point = key.to_encoded_point(false);
-                let x = point.x().map(|x| b64::encode(x)).unwrap_or_default();
-                let y = point.y().map(|y| b64::encode(y)).unwrap_or_default();
-                (x, y)
+                jwk.kty = "EC".to_owned();
+                jwk.crv = Some("P-256".to_owned());
+                jwk.x = point.x().map(|x| b64::encode(x));
+                jwk.y = point.y().map(|y| b64::encode(y));
+            }
+            Self::Rsa(key) => {
+                jwk.kty = "RSA".to_owned();
+                jwk.n = Some(b64::encode(&key.n));
+                jwk.e = Some(b64::encode(&key.e));
             }
         }
+        jwk
     }
 
     /// The RFC 7638 JWK thumbprint (SHA-256, base64url): Tessera's kid. Deterministic, so two processes
     /// that see the same public key agree on its name.
     #[must_use]
     pub fn thumbprint(&self) -> Kid {
-        let (x, y) = self.coordinates();
-        // Members in lexicographic order, no whitespace (RFC 7638 §3.2).
-        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+        let jwk = self.to_jwk(&Kid::from_trusted(String::from("-")));
+        let field = |v: &Option<String>| v.clone().unwrap_or_default();
+        // The required members in lexicographic order, no whitespace (RFC 7638 §3.2).
+        let canonical = match self {
+            Self::P256(_) => {
+                format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, field(&jwk.x), field(&jwk.y))
+            }
+            Self::Rsa(_) => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, field(&jwk.e), field(&jwk.n)),
+        };
         let digest = Sha256::digest(canonical.as_bytes());
         // base64url text is always within Kid's alphabet.
         Kid::from_trusted(b64::encode(&digest))
@@ -153,14 +203,23 @@ impl PublicKey {
 /// One public JWK as published.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
-    /// Key type.
+    /// Key type: `EC` or `RSA`.
     pub kty: String,
-    /// Curve.
-    pub crv: String,
-    /// X coordinate, base64url.
-    pub x: String,
-    /// Y coordinate, base64url.
-    pub y: String,
+    /// EC curve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// EC x coordinate, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// EC y coordinate, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// RSA modulus, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA public exponent, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     /// Key id.
     pub kid: String,
     /// The one algorithm this key is for.
@@ -276,8 +335,41 @@ mod tests {
         let key = PublicKey::P256(vk);
         let jwk = key.to_jwk(&key.thumbprint());
         let canonical = serde_json::json!({"crv": jwk.crv, "kty": jwk.kty, "x": jwk.x, "y": jwk.y}).to_string();
+        assert!(jwk.n.is_none() && jwk.e.is_none());
         assert_eq!(jwk.kid, b64::encode(&Sha256::digest(canonical.as_bytes())));
         assert_eq!(jwk.alg, "ES256");
+    }
+
+    #[test]
+    fn rs256_keys_verify_publish_and_refuse_small_moduli() {
+        use rand_core::SeedableRng as _;
+        use rsa::pkcs8::EncodePublicKey as _;
+        use rsa::signature::{SignatureEncoding as _, Signer as _};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        let private = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("keygen");
+        let spki = private.to_public_key().to_public_key_der().expect("spki");
+        let key = PublicKey::from_spki(Algorithm::RS256, spki.as_bytes()).expect("key");
+        let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(private);
+        let sig = signer.sign(b"input").to_vec();
+        assert!(key.verify(b"input", &sig));
+        assert!(!key.verify(b"other", &sig));
+        assert!(!key.verify(b"input", &sig[1..]), "truncated");
+        let jwk = key.to_jwk(&key.thumbprint());
+        assert_eq!((jwk.kty.as_str(), jwk.alg.as_str(), jwk.e.as_deref()), ("RSA", "RS256", Some("AQAB")));
+        assert!(jwk.crv.is_none());
+        let canonical = serde_json::json!({"e": jwk.e, "kty": "RSA", "n": jwk.n}).to_string();
+        assert_eq!(jwk.kid, b64::encode(&Sha256::digest(canonical.as_bytes())));
+        // An ES256 SPKI is not an RS256 key, and the other way round.
+        let ec = p256::ecdsa::SigningKey::from_slice(&[7u8; 32])
+            .expect("sk")
+            .verifying_key()
+            .to_public_key_der()
+            .expect("spki");
+        assert!(PublicKey::from_spki(Algorithm::RS256, ec.as_bytes()).is_err());
+        assert!(PublicKey::from_spki(Algorithm::ES256, spki.as_bytes()).is_err());
+        let small =
+            rsa::RsaPrivateKey::new(&mut rng, 1024).expect("keygen").to_public_key().to_public_key_der().expect("spki");
+        assert!(PublicKey::from_spki(Algorithm::RS256, small.as_bytes()).is_err(), "1024-bit keys are refused");
     }
 
     fn hex32(s: &str) -> [u8; 32] {

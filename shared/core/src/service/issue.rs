@@ -149,6 +149,11 @@ impl Issuer {
         &self.settings
     }
 
+    /// The JWKS of the keys verifiers should trust now, from the key registry (what the rotator publishes).
+    pub async fn jwks(&self) -> Result<crate::jose::Jwks, IssueError> {
+        Ok(lifecycle::jwks(&self.keys.list_keys().await?))
+    }
+
     /// Authenticates a client by id and secret. Every failure looks the same to the caller.
     pub async fn authenticate(&self, client_id: &str, secret: &str, now: UnixTime) -> Result<Client, IssueError> {
         // A malformed id or a secret with a bad checksum is refused before any lookup.
