@@ -176,15 +176,7 @@ fn effect(policy: &Value, arn: &str) -> &'static str {
 }
 
 async fn aws() -> AwsConfig {
-    let creds = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests");
-    AwsConfig::from_sdk(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(moto::endpoint())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(creds)
-            .load()
-            .await,
-    )
+    AwsConfig::emulator(&moto::endpoint()).await
 }
 
 fn kid(token: &str) -> String {

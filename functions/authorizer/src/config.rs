@@ -31,26 +31,15 @@ pub struct AuthorizerConfig {
     pub freshness: Freshness,
 }
 
-/// A configuration variable that is missing or malformed.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration {name}: {problem}")]
-pub struct ConfigError {
-    /// The variable.
-    pub name: &'static str,
-    /// What is wrong.
-    pub problem: String,
-}
+pub use tessera_wiring::ConfigError;
+use tessera_wiring::Env;
 
 impl AuthorizerConfig {
     /// Reads `TESSERA_*` variables through `lookup` (the environment, in `main`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| {
-            lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError { name, problem: "is required".to_owned() })
-        };
-        let duration = |name: &'static str, default: &str| {
-            let v = lookup(name).unwrap_or_else(|| default.to_owned());
-            humantime::parse_duration(v.trim()).map_err(|e| ConfigError { name, problem: format!("{v:?}: {e}") })
-        };
+        let env = Env::new(&lookup);
+        let required = |name| env.required(name);
+        let duration = |name, default| env.duration(name, default);
         let issuer = required("TESSERA_ISSUER")?;
         let audiences: Vec<String> = required("TESSERA_AUDIENCES")?
             .split(',')
@@ -60,11 +49,11 @@ impl AuthorizerConfig {
             .collect();
         let leeway = duration("TESSERA_LEEWAY", "30s")?;
         let verifier = VerifierConfig::new(issuer, audiences, leeway)
-            .map_err(|e| ConfigError { name: "TESSERA_AUDIENCES/TESSERA_LEEWAY", problem: e.to_string() })?;
+            .map_err(|e| ConfigError::new("TESSERA_AUDIENCES/TESSERA_LEEWAY", e.to_string()))?;
         // Routes arrive as one variable: lines separated by newlines or `;`.
         let routes = match lookup("TESSERA_ROUTES") {
             Some(text) => RoutePolicy::parse(&text.replace(';', "\n"))
-                .map_err(|e| ConfigError { name: "TESSERA_ROUTES", problem: e.to_string() })?,
+                .map_err(|e| ConfigError::new("TESSERA_ROUTES", e.to_string()))?,
             None => {
                 return Err(ConfigError { name: "TESSERA_ROUTES", problem: "is required".to_owned() });
             }

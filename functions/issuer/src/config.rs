@@ -5,15 +5,8 @@ use std::time::Duration;
 use tessera_core::service::IssuerSettings;
 use tessera_core::verify::MAX_LEEWAY;
 
-/// A configuration variable that is missing or malformed.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration {name}: {problem}")]
-pub struct ConfigError {
-    /// The variable.
-    pub name: &'static str,
-    /// What is wrong.
-    pub problem: String,
-}
+pub use tessera_wiring::ConfigError;
+use tessera_wiring::Env;
 
 /// The issuer's configuration.
 #[derive(Clone, Debug)]
@@ -35,27 +28,26 @@ impl IssuerConfig {
     /// Reads `TESSERA_ISSUER`, `TESSERA_TOKEN_TTL` (default 15m), `TESSERA_LEEWAY` (default 30s),
     /// `TESSERA_JWKS_URI` (default under the issuer URL) and `TESSERA_JWKS_MAX_AGE` (default 5m).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let issuer = lookup("TESSERA_ISSUER")
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError { name: "TESSERA_ISSUER", problem: "is required".to_owned() })?;
-        let duration = |name: &'static str, default: &str| {
-            let v = lookup(name).unwrap_or_else(|| default.to_owned());
-            humantime::parse_duration(v.trim()).map_err(|e| ConfigError { name, problem: format!("{v:?}: {e}") })
-        };
+        let env = Env::new(&lookup);
+        let duration = |name, default| env.duration(name, default);
+        let issuer = env.required("TESSERA_ISSUER")?;
         let token_ttl = duration("TESSERA_TOKEN_TTL", "15m")?;
         if token_ttl.is_zero() || token_ttl > MAX_TOKEN_TTL {
-            return Err(ConfigError { name: "TESSERA_TOKEN_TTL", problem: "must be between 1s and 24h".to_owned() });
+            return Err(ConfigError::new("TESSERA_TOKEN_TTL", "must be between 1s and 24h"));
         }
         let leeway = duration("TESSERA_LEEWAY", "30s")?;
         if leeway > MAX_LEEWAY {
-            return Err(ConfigError { name: "TESSERA_LEEWAY", problem: "must be at most 5m".to_owned() });
+            return Err(ConfigError::new("TESSERA_LEEWAY", "must be at most 5m"));
         }
-        let jwks_uri = lookup("TESSERA_JWKS_URI")
+        let jwks_uri = env
+            .optional("TESSERA_JWKS_URI")
             .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
         let jwks_max_age = duration("TESSERA_JWKS_MAX_AGE", "5m")?;
-        let key_alg = lookup("TESSERA_KEY_ALG").unwrap_or_else(|| "ES256".to_owned()).parse().map_err(
-            |e: tessera_core::jose::KeyError| ConfigError { name: "TESSERA_KEY_ALG", problem: e.to_string() },
-        )?;
+        let key_alg = env
+            .optional("TESSERA_KEY_ALG")
+            .unwrap_or_else(|| "ES256".to_owned())
+            .parse()
+            .map_err(|e: tessera_core::jose::KeyError| ConfigError::new("TESSERA_KEY_ALG", e.to_string()))?;
         Ok(Self { settings: IssuerSettings { issuer, token_ttl, leeway }, jwks_uri, jwks_max_age, key_alg })
     }
 }

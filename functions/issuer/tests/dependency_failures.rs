@@ -20,14 +20,7 @@ use tessera_core::time::{Clock as _, SystemClock};
 use tessera_issuer::IssuerApp;
 
 async fn aws(endpoint: &str) -> AwsConfig {
-    let creds = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests");
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .load()
-        .await;
-    AwsConfig::from_sdk(sdk)
+    AwsConfig::emulator(endpoint).await
 }
 
 /// A loopback port nothing listens on.

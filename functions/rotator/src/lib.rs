@@ -12,15 +12,8 @@ use tessera_core::lifecycle::{Action, RotationPolicy};
 use tessera_core::service::{RotationError, RotationReport, Rotator};
 use tessera_core::time::Clock;
 
-/// A configuration variable that is missing or malformed.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration {name}: {problem}")]
-pub struct ConfigError {
-    /// The variable.
-    pub name: &'static str,
-    /// What is wrong.
-    pub problem: String,
-}
+pub use tessera_wiring::ConfigError;
+use tessera_wiring::Env;
 
 /// The rotator's configuration.
 #[derive(Clone, Debug)]
@@ -34,19 +27,17 @@ pub struct RotatorConfig {
 impl RotatorConfig {
     /// Reads the `TESSERA_*` variables through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let duration = |name: &'static str, default: &str| {
-            let v = lookup(name).unwrap_or_else(|| default.to_owned());
-            humantime::parse_duration(v.trim()).map_err(|e| ConfigError { name, problem: format!("{v:?}: {e}") })
-        };
-        let issuer = lookup("TESSERA_ISSUER")
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError { name: "TESSERA_ISSUER", problem: "is required".to_owned() })?;
-        let jwks_uri = lookup("TESSERA_JWKS_URI")
+        let env = Env::new(&lookup);
+        let duration = |name, default| env.duration(name, default);
+        let issuer = env.required("TESSERA_ISSUER")?;
+        let jwks_uri = env
+            .optional("TESSERA_JWKS_URI")
             .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
-        let algorithm = lookup("TESSERA_KEY_ALG")
+        let algorithm = env
+            .optional("TESSERA_KEY_ALG")
             .unwrap_or_else(|| "ES256".to_owned())
             .parse::<Algorithm>()
-            .map_err(|e| ConfigError { name: "TESSERA_KEY_ALG", problem: e.to_string() })?;
+            .map_err(|e| ConfigError::new("TESSERA_KEY_ALG", e.to_string()))?;
         let policy = RotationPolicy {
             rotate_every: duration("TESSERA_ROTATE_EVERY", "24h")?,
             jwks_max_age: duration("TESSERA_JWKS_MAX_AGE", "5m")?,
@@ -56,7 +47,7 @@ impl RotatorConfig {
             deletion_window: duration("TESSERA_DELETION_WINDOW", "7days")?,
             algorithm,
         };
-        policy.validate().map_err(|e| ConfigError { name: "TESSERA_ROTATE_EVERY", problem: e.to_string() })?;
+        policy.validate().map_err(|e| ConfigError::new("TESSERA_ROTATE_EVERY", e.to_string()))?;
         let metadata = Metadata::new(&issuer, &jwks_uri, vec![algorithm.as_str().to_owned()]);
         Ok(Self { policy, metadata })
     }

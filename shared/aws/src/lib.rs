@@ -26,6 +26,20 @@ impl AwsConfig {
         Self(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await)
     }
 
+    /// A configuration for an AWS API emulator at `endpoint` (tests, local experiments): region
+    /// `us-east-1` and dummy static credentials, never the environment's.
+    pub async fn emulator(endpoint: &str) -> Self {
+        let creds = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "emulator");
+        Self(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(endpoint)
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(creds)
+                .load()
+                .await,
+        )
+    }
+
     /// Wraps a configuration built elsewhere.
     #[must_use]
     pub fn from_sdk(config: aws_config::SdkConfig) -> Self {

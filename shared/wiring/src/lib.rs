@@ -21,15 +21,9 @@ use tessera_core::ports::{
     TokenStore,
 };
 
-/// A configuration variable that is missing or malformed.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration {name}: {problem}")]
-pub struct ConfigError {
-    /// The variable.
-    pub name: &'static str,
-    /// What is wrong.
-    pub problem: String,
-}
+pub mod env;
+
+pub use env::{ConfigError, Env};
 
 /// Where state lives.
 #[derive(Clone, Debug)]
