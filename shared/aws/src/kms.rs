@@ -43,6 +43,8 @@ fn key_spec(alg: Algorithm) -> PortResult<(KeySpec, SigningAlgorithmSpec)> {
     match alg {
         Algorithm::ES256 => Ok((KeySpec::EccNistP256, SigningAlgorithmSpec::EcdsaSha256)),
         Algorithm::RS256 => Ok((KeySpec::Rsa2048, SigningAlgorithmSpec::RsassaPkcs1V15Sha256)),
+        // Pure Ed25519 over the whole signing input (RFC 8032), as RFC 8037 requires; untested against moto.
+        Algorithm::EdDSA => Ok((KeySpec::EccNistEdwards25519, SigningAlgorithmSpec::Ed25519Sha512)),
         #[allow(unreachable_patterns, reason = "Algorithm is non_exhaustive")]
         other => Err(PortError::Conflict(format!("the KMS adapter does not support {other}"))),
     }

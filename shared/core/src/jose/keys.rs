@@ -23,6 +23,9 @@ pub enum Algorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3); KMS key spec `RSA_2048`. For API Gateway's built-in
     /// JWT authorizer, which verifies RSA only.
     RS256,
+    /// Ed25519 (RFC 8037); KMS key spec `ECC_NIST_EDWARDS25519`. An option only: the AWS API emulator the
+    /// tests run against cannot create Ed25519 keys, so only the verifier side is tested here.
+    EdDSA,
 }
 
 impl Algorithm {
@@ -32,6 +35,7 @@ impl Algorithm {
         match self {
             Self::ES256 => "ES256",
             Self::RS256 => "RS256",
+            Self::EdDSA => "EdDSA",
         }
     }
 
@@ -41,6 +45,8 @@ impl Algorithm {
             Self::ES256 => der::der_to_raw(signer_output, 32),
             // PKCS#1 v1.5 signatures are the same bytes in KMS and in JWS.
             Self::RS256 => Ok(signer_output.to_vec()),
+            Self::EdDSA if signer_output.len() == 64 => Ok(signer_output.to_vec()),
+            Self::EdDSA => Err(der::SignatureFormatError::RawLength { expected: 64, got: signer_output.len() }),
         }
     }
 }
@@ -57,6 +63,7 @@ impl FromStr for Algorithm {
         match s {
             "ES256" => Ok(Self::ES256),
             "RS256" => Ok(Self::RS256),
+            "EdDSA" => Ok(Self::EdDSA),
             _ => Err(KeyError::UnsupportedAlgorithm(s.to_owned())),
         }
     }
@@ -81,6 +88,8 @@ pub enum PublicKey {
     P256(p256::ecdsa::VerifyingKey),
     /// An RSA key (at least 2048 bits) for RS256.
     Rsa(Box<RsaKey>),
+    /// An Ed25519 key for EdDSA.
+    Ed25519(ed25519_dalek::VerifyingKey),
 }
 
 /// An RSA verifying key with the public numbers the JWK needs.
@@ -125,6 +134,16 @@ impl PublicKey {
                 let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
                 Ok(Self::Rsa(Box::new(RsaKey { verifying: rsa::pkcs1v15::VerifyingKey::new(key), n, e })))
             }
+            Algorithm::EdDSA => {
+                use ed25519_dalek::pkcs8::DecodePublicKey as _;
+                let key = ed25519_dalek::VerifyingKey::from_public_key_der(spki)
+                    .map_err(|_| KeyError::InvalidPublicKey(alg))?;
+                // A small-order point would let many messages verify under one signature.
+                if key.is_weak() {
+                    return Err(KeyError::InvalidPublicKey(alg));
+                }
+                Ok(Self::Ed25519(key))
+            }
         }
     }
 
@@ -134,6 +153,7 @@ impl PublicKey {
         match self {
             Self::P256(_) => Algorithm::ES256,
             Self::Rsa(_) => Algorithm::RS256,
+            Self::Ed25519(_) => Algorithm::EdDSA,
         }
     }
 
@@ -147,6 +167,9 @@ impl PublicKey {
             }
             Self::Rsa(key) => rsa::pkcs1v15::Signature::try_from(signature)
                 .is_ok_and(|sig| rsa::signature::Verifier::verify(&key.verifying, message, &sig).is_ok()),
+            // Strict verification: no malleable or small-order signatures.
+            Self::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|sig| key.verify_strict(message, &sig).is_ok()),
         }
     }
 
@@ -177,6 +200,11 @@ impl PublicKey {
                 jwk.n = Some(b64::encode(&key.n));
                 jwk.e = Some(b64::encode(&key.e));
             }
+            Self::Ed25519(key) => {
+                jwk.kty = "OKP".to_owned();
+                jwk.crv = Some("Ed25519".to_owned());
+                jwk.x = Some(b64::encode(key.as_bytes()));
+            }
         }
         jwk
     }
@@ -193,6 +221,7 @@ impl PublicKey {
                 format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, field(&jwk.x), field(&jwk.y))
             }
             Self::Rsa(_) => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, field(&jwk.e), field(&jwk.n)),
+            Self::Ed25519(_) => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, field(&jwk.x)),
         };
         let digest = Sha256::digest(canonical.as_bytes());
         // base64url text is always within Kid's alphabet.
@@ -370,6 +399,26 @@ mod tests {
         let small =
             rsa::RsaPrivateKey::new(&mut rng, 1024).expect("keygen").to_public_key().to_public_key_der().expect("spki");
         assert!(PublicKey::from_spki(Algorithm::RS256, small.as_bytes()).is_err(), "1024-bit keys are refused");
+    }
+
+    #[test]
+    fn rfc8037_ed25519_example_verifies_and_has_the_published_thumbprint() {
+        use ed25519_dalek::pkcs8::EncodePublicKey as _;
+        // RFC 8037 A.1 (public key), A.3 (thumbprint), A.4 (signature).
+        let x = b64::decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo").expect("x");
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().expect("32 bytes")).expect("point");
+        let spki = vk.to_public_key_der().expect("spki");
+        let key = PublicKey::from_spki(Algorithm::EdDSA, spki.as_bytes()).expect("key");
+        assert_eq!(key.thumbprint().as_str(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        let input = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
+        let sig = b64::decode("hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg")
+            .expect("sig");
+        assert!(key.verify(input.as_bytes(), &sig));
+        assert!(!key.verify(b"other", &sig));
+        assert_eq!(Algorithm::EdDSA.jws_signature(&sig).expect("raw"), sig);
+        assert!(Algorithm::EdDSA.jws_signature(&sig[1..]).is_err());
+        let jwk = key.to_jwk(&key.thumbprint());
+        assert_eq!((jwk.kty.as_str(), jwk.crv.as_deref(), jwk.alg.as_str()), ("OKP", Some("Ed25519"), "EdDSA"));
     }
 
     fn hex32(s: &str) -> [u8; 32] {
