@@ -196,6 +196,21 @@ impl DynamoStore {
         ]))
     }
 
+    /// A strongly consistent read of one item.
+    async fn get(&self, pk: String, sk: &str) -> PortResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| errors::map("dynamodb:GetItem", e))?;
+        Ok(out.item)
+    }
+
     async fn query_all(&self, pk: &str, sk_condition: &str, values: Item) -> PortResult<Vec<Item>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
@@ -238,17 +253,7 @@ impl ClientStore for DynamoStore {
     }
 
     async fn get_client(&self, id: &ClientId) -> PortResult<Option<TesseraClient>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("CLIENT#{id}")))
-            .key("sk", s("CLIENT"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| errors::map("dynamodb:GetItem", e))?;
-        out.item.map(|i| body(&i, "client")).transpose()
+        self.get(format!("CLIENT#{id}"), "CLIENT").await?.map(|i| body(&i, "client")).transpose()
     }
 
     async fn update_client(&self, client: &TesseraClient) -> PortResult<()> {
@@ -334,17 +339,7 @@ impl TokenStore for DynamoStore {
     }
 
     async fn get_token(&self, jti: &Jti, now: UnixTime) -> PortResult<Option<TokenRecord>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("TOKEN#{jti}")))
-            .key("sk", s("TOKEN"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| errors::map("dynamodb:GetItem", e))?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = self.get(format!("TOKEN#{jti}"), "TOKEN").await? else { return Ok(None) };
         let record: TokenRecord = body(&item, "token")?;
         Ok((record.expires_at > now).then_some(record))
     }
@@ -485,18 +480,9 @@ impl RevocationSource for DynamoStore {
         // Remember what the next read's overlap window will return again, so it is reported once.
         feed.seen = seen_now.into_iter().filter(|(us, _)| *us > feed.t - FEED_OVERLAP_US).map(|(_, sk)| sk).collect();
         let cursor = Cursor(serde_json::to_string(&feed).map_err(|e| PortError::Corrupt(e.to_string()))?);
-        let disabled = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s("CLIENTS"))
-            .key("sk", s("DISABLED"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| errors::map("dynamodb:GetItem", e))?;
+        let disabled = self.get("CLIENTS".to_owned(), "DISABLED").await?;
         let mut disabled_clients = Vec::new();
-        if let Some(ids) = disabled.item.as_ref().and_then(|i| i.get("ids")).and_then(|v| v.as_ss().ok()) {
+        if let Some(ids) = disabled.as_ref().and_then(|i| i.get("ids")).and_then(|v| v.as_ss().ok()) {
             for id in ids {
                 disabled_clients.push(ClientId::parse(id).map_err(|e| PortError::Corrupt(e.to_string()))?);
             }

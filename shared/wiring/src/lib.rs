@@ -152,6 +152,31 @@ impl std::fmt::Debug for Backend {
 }
 
 impl Backend {
+    /// One store object behind every store port, one key object behind both key ports.
+    fn from_parts<S, K>(
+        store: Arc<S>,
+        keys: Arc<K>,
+        publisher: Option<Arc<dyn Publisher>>,
+        data_dir: Option<tessera_local::DataDir>,
+    ) -> Self
+    where
+        S: ClientStore + TokenStore + KeyRegistry + RevocationStore + RevocationSource + 'static,
+        K: Signer + KeyManager + 'static,
+    {
+        Self {
+            clients: store.clone(),
+            tokens: store.clone(),
+            key_source: store.clone(),
+            key_registry: store.clone(),
+            revocations: store.clone(),
+            revocation_source: store,
+            signer: keys.clone(),
+            key_manager: keys,
+            publisher,
+            data_dir,
+        }
+    }
+
     /// Builds the backend, and for AWS opens the table's connection and checks it exists.
     pub async fn open(config: &BackendConfig) -> Result<Self, BoxError> {
         match config {
@@ -161,18 +186,7 @@ impl Backend {
                 let store = Arc::new(tessera_local::SqliteStore::open(&data.database())?);
                 let keys = Arc::new(tessera_local::SoftwareKeys::open(&data.keys())?);
                 let publisher: Arc<dyn Publisher> = Arc::new(tessera_local::DirPublisher::new(&data.public()));
-                Ok(Self {
-                    clients: store.clone(),
-                    tokens: store.clone(),
-                    key_source: store.clone(),
-                    key_registry: store.clone(),
-                    revocations: store.clone(),
-                    revocation_source: store,
-                    signer: keys.clone(),
-                    key_manager: keys,
-                    publisher: Some(publisher),
-                    data_dir: Some(data),
-                })
+                Ok(Self::from_parts(store, keys, Some(publisher), Some(data)))
             }
             #[cfg(feature = "aws")]
             BackendConfig::Aws(s) => {
@@ -192,18 +206,7 @@ impl Backend {
                     .bucket
                     .as_ref()
                     .map(|b| Arc::new(tessera_aws::S3Publisher::new(aws.s3(), b, &s.prefix)) as Arc<dyn Publisher>);
-                Ok(Self {
-                    clients: store.clone(),
-                    tokens: store.clone(),
-                    key_source: store.clone(),
-                    key_registry: store.clone(),
-                    revocations: store.clone(),
-                    revocation_source: store,
-                    signer: keys.clone(),
-                    key_manager: keys,
-                    publisher,
-                    data_dir: None,
-                })
+                Ok(Self::from_parts(store, keys, publisher, None))
             }
             #[cfg(not(feature = "aws"))]
             BackendConfig::Aws(_) => Err("this build has no AWS backend: build with `--features aws`".into()),
