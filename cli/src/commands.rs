@@ -160,7 +160,7 @@ impl Context {
                 (config, rotation)
             }
         };
-        let backend = Backend::open(&config).await.map_err(|e| CliError::Config(e.to_string()))?;
+        let backend = Backend::open(&config, "tessera-cli").await.map_err(|e| CliError::Config(e.to_string()))?;
         let rotator = rotation.and_then(|(policy, metadata)| {
             let publisher =
                 backend.publisher.clone().ok_or("configuration TESSERA_JWKS_BUCKET: is required to rotate keys")?;

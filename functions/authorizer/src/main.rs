@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let lookup = |k: &str| std::env::var(k).ok();
     let config = AuthorizerConfig::from_lookup(lookup)?;
-    let b = Backend::open(&BackendConfig::from_lookup(&lookup)?).await?;
+    let b = Backend::open(&BackendConfig::from_lookup(&lookup)?, "tessera-authorizer").await?;
     let clock = Arc::new(SystemClock);
     let state = VerifierState::load(b.key_source, b.revocation_source, clock.clone(), config.freshness).await?;
     state.spawn_refresher(config.refresh_every);

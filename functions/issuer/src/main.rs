@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let lookup = |k: &str| std::env::var(k).ok();
     let config = IssuerConfig::from_lookup(lookup)?;
-    let b = Backend::open(&BackendConfig::from_lookup(&lookup)?).await?;
+    let b = Backend::open(&BackendConfig::from_lookup(&lookup)?, "tessera-issuer").await?;
     let metadata = tessera_core::discovery::Metadata::new(
         &config.settings.issuer,
         &config.jwks_uri,

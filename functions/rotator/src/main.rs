@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let lookup = |k: &str| std::env::var(k).ok();
     let config = RotatorConfig::from_lookup(lookup)?;
-    let b = Backend::open(&BackendConfig::from_lookup(&lookup)?).await?;
+    let b = Backend::open(&BackendConfig::from_lookup(&lookup)?, "tessera-rotator").await?;
     let publisher = b.publisher.ok_or("configuration TESSERA_JWKS_BUCKET: is required for the rotator")?;
     let rotator =
         Arc::new(Rotator::new(b.key_registry, b.key_manager, publisher, b.revocations, config.policy, config.metadata));

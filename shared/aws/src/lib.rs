@@ -21,9 +21,15 @@ pub use s3::S3Publisher;
 pub struct AwsConfig(aws_config::SdkConfig);
 
 impl AwsConfig {
-    /// Loads region, credentials and endpoints from the environment, as every AWS SDK does.
-    pub async fn load() -> Self {
-        Self(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await)
+    /// Loads region, credentials and endpoints from the environment, as every AWS SDK does. `app` names the
+    /// caller in every request's user agent (`app/<name>`), so CloudTrail — and the IAM test — can tell
+    /// which function made a call.
+    pub async fn load(app: &str) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Ok(name) = aws_config::AppName::new(app.to_owned()) {
+            loader = loader.app_name(name);
+        }
+        Self(loader.load().await)
     }
 
     /// A configuration for an AWS API emulator at `endpoint` (tests, local experiments): region

@@ -177,8 +177,10 @@ impl Backend {
         }
     }
 
-    /// Builds the backend, and for AWS opens the table's connection and checks it exists.
-    pub async fn open(config: &BackendConfig) -> Result<Self, BoxError> {
+    /// Builds the backend, and for AWS opens the table's connection and checks it exists. `app` names the
+    /// process in AWS requests' user agent (`tessera-issuer`, `tessera-cli`, …).
+    #[cfg_attr(not(feature = "aws"), allow(unused_variables))]
+    pub async fn open(config: &BackendConfig, app: &str) -> Result<Self, BoxError> {
         match config {
             BackendConfig::Local { data_dir } => {
                 let data = tessera_local::DataDir::open(data_dir)
@@ -190,7 +192,7 @@ impl Backend {
             }
             #[cfg(feature = "aws")]
             BackendConfig::Aws(s) => {
-                let aws = tessera_aws::AwsConfig::load().await;
+                let aws = tessera_aws::AwsConfig::load(app).await;
                 let store = Arc::new(tessera_aws::DynamoStore::new(aws.dynamodb(), &s.table));
                 store
                     .warm()
