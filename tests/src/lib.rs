@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod aws_calls;
+pub mod template;
+
+/// The workspace root.
+#[must_use]
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
 /// The `tessera` binary under test: `$TESSERA_BIN`, or the workspace's debug build.
 #[must_use]
 pub fn bin() -> PathBuf {

@@ -14,6 +14,8 @@ use tessera_core::ScopeSet;
 use tessera_core::service::{NewClient, admin};
 use tessera_core::time::{Clock as _, SystemClock};
 use tessera_testkit::moto;
+use tessera_tests::aws_calls::Recorder;
+use tessera_tests::template::Template;
 
 const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod";
 
@@ -194,9 +196,11 @@ async fn published_kids(cfg: &AwsConfig, bucket: &str) -> Vec<String> {
     jwks["keys"].as_array().expect("keys").iter().filter_map(|k| k["kid"].as_str().map(str::to_owned)).collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lambda_binaries_run_the_whole_lifecycle_on_the_aws_backend() {
     let cfg = aws().await;
+    // The functions reach moto through a recorder, which notes the IAM actions each one needs.
+    let recorder = Recorder::start(&moto::endpoint()).await;
     let table = moto::unique("tessera-e2e");
     let bucket = moto::unique("jwks-e2e");
     let store = DynamoStore::new(cfg.dynamodb(), &table);
@@ -210,7 +214,7 @@ async fn the_lambda_binaries_run_the_whole_lifecycle_on_the_aws_backend() {
             ("TESSERA_BACKEND", "aws".into()),
             ("TESSERA_TABLE", table.clone()),
             ("TESSERA_JWKS_BUCKET", bucket.clone()),
-            ("AWS_ENDPOINT_URL", moto::endpoint()),
+            ("AWS_ENDPOINT_URL", recorder.endpoint.clone()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
@@ -223,6 +227,7 @@ async fn the_lambda_binaries_run_the_whole_lifecycle_on_the_aws_backend() {
             ("TESSERA_TOKEN_TTL", "4s".into()),
             ("TESSERA_LEEWAY", "1s".into()),
             ("TESSERA_REFRESH_EVERY", "200ms".into()),
+            ("TESSERA_METRICS_NAMESPACE", "Tessera/e2e".into()),
             ("RUST_LOG", "info".into()),
         ],
     );
@@ -286,6 +291,10 @@ async fn the_lambda_binaries_run_the_whole_lifecycle_on_the_aws_backend() {
     let (status, body) = watch.issuer("/oauth2/token", (creds.0, "tssk_wrong"), "grant_type=client_credentials").await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
 
+    // Introspection (RFC 7662) of a live token.
+    let (status, body) = watch.issuer("/oauth2/introspect", creds, &format!("token={t1}")).await;
+    assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
+
     // Revoke (RFC 7009 through the issuer) → Unauthorized within a second.
     let (status, _) = watch.issuer("/oauth2/revoke", creds, &format!("token={t1}")).await;
     assert_eq!(status, 200);
@@ -332,6 +341,60 @@ async fn the_lambda_binaries_run_the_whole_lifecycle_on_the_aws_backend() {
     let t5 = body["access_token"].as_str().expect("token").to_owned();
     assert_ne!(kid(&t5), kid(&t4));
     assert!(watch.authorize(&t5, "GET", "/api/orders/1").await.is_ok(), "the next key took over");
+
+    least_privilege(&recorder);
+    metrics_reach_the_log(&watch);
+}
+
+/// The functions' EMF lines (what CloudWatch turns into the metrics the alarms watch) are in their output.
+fn metrics_reach_the_log(watch: &Watch) {
+    let text = std::fs::read_to_string(&watch.log).expect("log");
+    let emf: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Tessera/e2e")
+        .collect();
+    let has = |function: &str, metric: &str, reason: Option<&str>| {
+        emf.iter().any(|v| {
+            v["Function"] == function
+                && v[metric].as_f64().is_some_and(|n| n >= 1.0)
+                && reason.is_none_or(|r| v["Reason"] == r)
+        })
+    };
+    assert!(has("issuer", "TokensIssued", None), "issuer: TokensIssued");
+    assert!(has("issuer", "IssueErrors", Some("invalid_client")), "issuer: errors by code");
+    assert!(has("authorizer", "Allows", None), "authorizer: Allows");
+    assert!(has("authorizer", "Denials", Some("token_revoked")), "authorizer: denials by reason");
+    assert!(has("rotator", "RotationActions", None), "rotator: actions");
+}
+
+/// Each function's role in `infra/template.yaml` allows exactly the AWS actions the function needed above,
+/// and its DynamoDB writes stay within the partition keys its role allows.
+fn least_privilege(recorder: &Recorder) {
+    let template = Template::load();
+    let recorded = recorder.actions_by_app();
+    let written = recorder.written_keys_by_app();
+    for binary in ["tessera-issuer", "tessera-authorizer", "tessera-rotator"] {
+        let function = template.function_for_binary(binary).unwrap_or_else(|| panic!("no function builds {binary}"));
+        let role = template.role_of(&function).unwrap_or_else(|| panic!("{function} has no role of its own"));
+        let allowed = template.code_actions(&role);
+        let used = recorded.get(binary).cloned().unwrap_or_default();
+        let missing: Vec<_> = used.difference(&allowed).collect();
+        let unused: Vec<_> = allowed.difference(&used).collect();
+        assert!(
+            missing.is_empty() && unused.is_empty(),
+            "{binary}: {role} in infra/template.yaml must allow exactly what the function calls.\n  \
+             called but not allowed: {missing:?}\n  allowed but never called: {unused:?}"
+        );
+        let patterns = template.leading_keys(&role);
+        for key in written.get(binary).into_iter().flatten() {
+            assert!(
+                patterns.iter().any(|p| tessera_core::policy::glob_match(p, key)),
+                "{binary} wrote partition {key:?}, outside its role's dynamodb:LeadingKeys {patterns:?}"
+            );
+        }
+    }
 }
 
 /// The operator's commands on the AWS backend: the same `tessera` commands, pointed at DynamoDB, KMS and

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use tessera_core::policy::RoutePolicy;
 use tessera_core::time::Clock;
 use tessera_core::verify::{Outcome, Reject, Verified, Verifier};
+use tessera_wiring::{Metrics, Unit};
 
 pub use config::{AuthorizerConfig, HttpApiResponse};
 pub use event::{AuthorizerEvent, EventError};
@@ -46,6 +47,7 @@ pub struct Authorizer {
     state: Arc<VerifierState>,
     clock: Arc<dyn Clock>,
     http_api: HttpApiResponse,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -109,7 +111,15 @@ impl Authorizer {
             state,
             clock,
             http_api: config.http_api,
+            metrics: Metrics::off(),
         }
+    }
+
+    /// Writes a metrics line per decision (allows, denials by reason, latency).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The shared state.
@@ -182,6 +192,12 @@ impl Authorizer {
             latency_us,
             "authorizer"
         );
+        #[allow(clippy::cast_precision_loss, reason = "a latency in µs is far below 2^52")]
+        let latency = ("Latency", latency_us as f64, Unit::Microseconds);
+        match &decision {
+            Decision::Allow(_) => self.metrics.emit(&[("Allows", 1.0, Unit::Count), latency], None),
+            _ => self.metrics.emit(&[("Denials", 1.0, Unit::Count), latency], Some(decision.reason())),
+        }
         match &decision {
             Decision::Allow(v) => Ok(self.respond(&event, &facts.method_arn, Some(v))),
             Decision::Deny(v, _) => Ok(self.respond(&event, &facts.method_arn, v.as_ref())),

@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use tessera_authorizer::{Authorizer, AuthorizerConfig, VerifierState};
 use tessera_core::time::SystemClock;
-use tessera_wiring::{Backend, BackendConfig};
+use tessera_wiring::{Backend, BackendConfig, Metrics};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,7 +18,8 @@ async fn main() -> Result<(), Error> {
     let clock = Arc::new(SystemClock);
     let state = VerifierState::load(b.key_source, b.revocation_source, clock.clone(), config.freshness).await?;
     state.spawn_refresher(config.refresh_every);
-    let authorizer = Arc::new(Authorizer::new(&config, state, clock));
+    let authorizer =
+        Arc::new(Authorizer::new(&config, state, clock).with_metrics(Metrics::from_lookup(&lookup, "authorizer")));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let authorizer = Arc::clone(&authorizer);
         async move { authorizer.handle(event.payload).await }

@@ -63,6 +63,12 @@ impl OAuthError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "use POST")
     }
 
+    /// The RFC 6749 error code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> StatusCode {

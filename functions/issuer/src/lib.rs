@@ -29,6 +29,7 @@ use tessera_core::ScopeSet;
 use tessera_core::client::{Client, TokenRequest};
 use tessera_core::service::Issuer;
 use tessera_core::time::Clock;
+use tessera_wiring::{Metrics, Unit};
 
 pub use config::IssuerConfig;
 pub use error::OAuthError;
@@ -39,6 +40,7 @@ pub struct IssuerApp {
     issuer: Issuer,
     clock: std::sync::Arc<dyn Clock>,
     discovery: Option<Discovery>,
+    metrics: Metrics,
 }
 
 /// What `/.well-known/*` serves besides the JWKS.
@@ -97,7 +99,14 @@ impl IssuerApp {
     /// Wraps the issuer service.
     #[must_use]
     pub fn new(issuer: Issuer, clock: std::sync::Arc<dyn Clock>) -> Self {
-        Self { issuer, clock, discovery: None }
+        Self { issuer, clock, discovery: None, metrics: Metrics::off() }
+    }
+
+    /// Writes a metrics line per request (tokens issued, errors by code, unavailability, latency).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Also serves `/.well-known/*`: the JWKS from the key registry and this metadata.
@@ -159,11 +168,32 @@ impl IssuerApp {
         let rid = request_id(&req);
         let mut outcome = Outcome::default();
         let result = self.route(&req, &mut outcome).await;
+        let error = result.as_ref().err().map(|e| (e.code(), e.status()));
         let response = match result {
             Ok(r) => r,
             Err(e) => e.to_response(),
         };
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        #[allow(clippy::cast_precision_loss, reason = "a latency in µs is far below 2^52")]
+        let latency = (latency_us as f64, Unit::Microseconds);
+        match error {
+            None if path == "/oauth2/token" => self.metrics.emit(
+                &[
+                    ("TokensIssued", 1.0, Unit::Count),
+                    ("SignCalls", 1.0, Unit::Count),
+                    ("Latency", latency.0, latency.1),
+                ],
+                None,
+            ),
+            None => self.metrics.emit(&[("Latency", latency.0, latency.1)], None),
+            Some((code, status)) if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
+                self.metrics
+                    .emit(&[("IssueUnavailable", 1.0, Unit::Count), ("Latency", latency.0, latency.1)], Some(code));
+            }
+            Some((code, _)) => {
+                self.metrics.emit(&[("IssueErrors", 1.0, Unit::Count), ("Latency", latency.0, latency.1)], Some(code));
+            }
+        }
         tracing::info!(
             request_id = %rid,
             method = %method,

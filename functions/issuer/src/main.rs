@@ -6,7 +6,7 @@ use lambda_http::{Error, Request, service_fn};
 use tessera_core::service::Issuer;
 use tessera_core::time::SystemClock;
 use tessera_issuer::{IssuerApp, IssuerConfig};
-use tessera_wiring::{Backend, BackendConfig};
+use tessera_wiring::{Backend, BackendConfig, Metrics};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,7 +21,11 @@ async fn main() -> Result<(), Error> {
     );
     let issuer =
         Issuer::new(config.settings, b.clients, b.tokens, b.key_source, b.signer, b.revocations, b.revocation_source);
-    let app = Arc::new(IssuerApp::new(issuer, Arc::new(SystemClock)).with_discovery(&metadata, config.jwks_max_age));
+    let app = Arc::new(
+        IssuerApp::new(issuer, Arc::new(SystemClock))
+            .with_discovery(&metadata, config.jwks_max_age)
+            .with_metrics(Metrics::from_lookup(&lookup, "issuer")),
+    );
     lambda_http::run(service_fn(move |req: Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Error>(app.handle(req).await) }

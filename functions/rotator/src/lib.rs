@@ -112,6 +112,7 @@ pub fn report_json(report: &RotationReport) -> Value {
     json!({
         "applied": applied,
         "lost_race": report.lost_race,
+        "warnings": report.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "published": report.published.iter().map(|(k, s)| json!({"kid": k.as_str(), "status": s.as_str()})).collect::<Vec<_>>(),
     })
 }

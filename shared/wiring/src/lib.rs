@@ -22,8 +22,10 @@ use tessera_core::ports::{
 };
 
 pub mod env;
+pub mod metrics;
 
 pub use env::{ConfigError, Env};
+pub use metrics::{Metrics, Unit};
 
 /// Where state lives.
 #[derive(Clone, Debug)]
