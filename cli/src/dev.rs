@@ -263,6 +263,11 @@ async fn handle(
         latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "request"
     );
+    // The id of this request's log lines, as API Gateway returns its own.
+    let mut response = response;
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        response.headers_mut().insert("x-request-id", v);
+    }
     response
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod aws_calls;
+pub mod lambda;
 pub mod template;
 
 /// The workspace root.

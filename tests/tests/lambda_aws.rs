@@ -3,8 +3,7 @@
 //! event shapes API Gateway and EventBridge Scheduler send: issue → Allow → Deny → revoke → Unauthorized →
 //! rotation steps, the old key verifying until it retires → an emergency retirement refusing at once.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
@@ -15,84 +14,19 @@ use tessera_core::service::{NewClient, admin};
 use tessera_core::time::{Clock as _, SystemClock};
 use tessera_testkit::moto;
 use tessera_tests::aws_calls::Recorder;
+use tessera_tests::lambda::{Watch, fixture, start_watch};
 use tessera_tests::template::Template;
 
 const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod";
 
-struct Watch {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+trait Calls {
+    async fn rotate(&self, detail: Value) -> Value;
+    async fn issuer(&self, path: &str, basic: (&str, &str), form: &str) -> (u16, Value);
+    async fn get_issuer(&self, path: &str) -> (u16, Value);
+    async fn authorize(&self, token: &str, method: &str, path: &str) -> Result<Value, Value>;
 }
 
-impl Drop for Watch {
-    fn drop(&mut self) {
-        // The emulator runs the functions as its children: end the whole process group.
-        // killpg, not the kill(1) command: procps's kill reads "-TERM -N" so that it signals every process.
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
-}
-
-fn cargo_lambda() -> String {
-    std::env::var("CARGO_LAMBDA").unwrap_or_else(|_| "cargo-lambda".to_owned())
-}
-
-fn start_watch(dir: &Path, env: &[(&str, String)]) -> Watch {
-    use std::os::unix::process::CommandExt as _;
-    let env_file = dir.join("functions.env");
-    let text: String = env.iter().map(|(k, v)| format!("{k}=\"{v}\"\n")).collect();
-    std::fs::write(&env_file, text).expect("env file");
-    let port = moto::free_port();
-    let log = dir.join("watch.log");
-    let out = std::fs::File::create(&log).expect("log");
-    let child = Command::new(cargo_lambda())
-        .args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string(), "--features", "aws", "--ignore-changes"])
-        .arg("--env-file")
-        .arg(&env_file)
-        .current_dir(root())
-        // Its own target dir: `cargo test` holds the workspace's while tests run.
-        .env("CARGO_TARGET_DIR", root().join("target").join("lambda-watch"))
-        .stdout(Stdio::from(out.try_clone().expect("log")))
-        .stderr(Stdio::from(out))
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start cargo-lambda ({e}): scripts/test installs it into .venv"));
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(60), "cargo lambda watch did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Watch { child, port, log }
-}
-
-impl Watch {
-    /// Invokes a function; the first invocation compiles it, so the timeout is generous.
-    async fn invoke(&self, function: &str, event: &Value) -> (u16, Value) {
-        let url = format!("http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations", self.port);
-        let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(900)).build().expect("client");
-        let r = client
-            .post(url)
-            .json(event)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("invoke {function}: {e}\n{}", self.logs()));
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    fn logs(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-    }
-
+impl Calls for Watch {
     async fn rotate(&self, detail: Value) -> Value {
         let event = json!({
             "version": "0", "id": "e2e", "detail-type": "Scheduled Event", "source": "aws.scheduler",
@@ -151,11 +85,6 @@ impl Watch {
             (_, error) => Err(error),
         }
     }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = root().join("functions/authorizer/tests/fixtures").join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
 }
 
 fn effect(policy: &Value, arn: &str) -> &'static str {

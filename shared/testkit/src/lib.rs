@@ -208,6 +208,8 @@ where
 }
 
 /// The AWS API emulator (moto server) on loopback, shared by the tests of one test binary.
+pub mod attacks;
+
 pub mod moto {
     use std::process::{Child, Command, Stdio};
     use std::sync::OnceLock;
