@@ -209,6 +209,7 @@ where
 
 /// The AWS API emulator (moto server) on loopback, shared by the tests of one test binary.
 pub mod attacks;
+pub mod fuzz;
 
 pub mod moto {
     use std::process::{Child, Command, Stdio};
