@@ -44,10 +44,10 @@ fn network_facing_parsers_survive_mutated_input() {
     });
 
     let event = fuzz::run(&root, "event", MAX_ALLOC, |input| {
-        if let Ok(v) = serde_json::from_slice::<Value>(input) {
-            if let Ok(e) = tessera_authorizer::AuthorizerEvent::parse(v) {
-                let _ = e.facts();
-            }
+        if let Ok(v) = serde_json::from_slice::<Value>(input)
+            && let Ok(e) = tessera_authorizer::AuthorizerEvent::parse(v)
+        {
+            let _ = e.facts();
         }
     });
 
@@ -58,10 +58,10 @@ fn network_facing_parsers_survive_mutated_input() {
             .method("POST")
             .uri("/oauth2/token")
             .header("content-type", "application/x-www-form-urlencoded");
-        if let Ok(v) = http::HeaderValue::from_bytes(auth) {
-            if !auth.is_empty() {
-                builder = builder.header("authorization", v);
-            }
+        if let Ok(v) = http::HeaderValue::from_bytes(auth)
+            && !auth.is_empty()
+        {
+            builder = builder.header("authorization", v);
         }
         let req = builder.body(lambda_http::Body::Binary(body.to_vec())).expect("request");
         if let Ok(f) = tessera_issuer::form::Form::from_request(&req) {

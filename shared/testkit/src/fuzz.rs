@@ -76,7 +76,7 @@ impl Rng {
     }
 
     /// The next value.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -85,7 +85,7 @@ impl Rng {
 
     /// A value below `n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(n.max(1)).unwrap_or(u64::MAX)).unwrap_or(0)
+        usize::try_from(self.next_u64() % u64::try_from(n.max(1)).unwrap_or(u64::MAX)).unwrap_or(0)
     }
 }
 
@@ -219,7 +219,7 @@ pub struct Report {
 /// input under `target/fuzz-failures/`) or on an input whose peak allocation exceeds `max_alloc` bytes.
 pub fn run(root: &Path, target: &str, max_alloc: usize, mut check: impl FnMut(&[u8])) -> Report {
     let seeds = corpus(root, target);
-    let seed = std::env::var("TESSERA_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x7e55_e7a);
+    let seed = std::env::var("TESSERA_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x07e5_5e7a);
     let mut rng = Rng::new(seed ^ target.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))));
     let mut report = Report::default();
     let total = seeds.len() + iterations();
