@@ -1,6 +1,6 @@
-//! Rotation without downtime, on an accelerated schedule: keys rotate every 2 s while a client keeps
-//! issuing and calling. No valid token may be refused, and every live token's kid must be in the
-//! published JWKS at every moment.
+//! Rotation without downtime, soaked: keys rotate every 2 s while a client keeps issuing and calling, for
+//! `TESSERA_SOAK_ROTATIONS` rotations (default 100, about 3.5 minutes). No valid token may be refused, and
+//! every live token's kid must be in the published JWKS at every moment.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -27,7 +27,11 @@ async fn no_valid_token_fails_while_keys_rotate() {
     let mut kids = HashSet::new();
     let started = Instant::now();
     let mut calls = 0;
-    while started.elapsed() < Duration::from_secs(12) {
+    let rotations: usize = std::env::var("TESSERA_SOAK_ROTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let limit = Duration::from_secs(u64::try_from(rotations).expect("count") * 4 + 60);
+    let mut false_rejects = Vec::new();
+    while kids.len() <= rotations {
+        assert!(started.elapsed() < limit, "only {} rotations in {limit:?}", kids.len().saturating_sub(1));
         let t = access_token(&server, &id, &secret, &[("scope", "orders:read")]).await;
         let kid = header(&t)["kid"].as_str().expect("kid").to_owned();
         kids.insert(kid.clone());
@@ -43,17 +47,22 @@ async fn no_valid_token_fails_while_keys_rotate() {
             jwks["keys"].as_array().expect("keys").iter().filter_map(|k| k["kid"].as_str()).collect();
         for (token, kid, _) in &live {
             assert!(published.contains(kid.as_str()), "live token's kid {kid} missing from the JWKS");
-            assert_eq!(
-                call(&server, "GET", "/api/orders/1", token).await,
-                200,
-                "a valid token was refused during rotation"
-            );
+            let status = call(&server, "GET", "/api/orders/1", token).await;
+            if status != 200 {
+                false_rejects.push((kid.clone(), status, started.elapsed()));
+            }
             calls += 1;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(kids.len() >= 4, "expected several rotations, saw {} signing keys", kids.len());
-    assert!(calls > 100, "{calls} calls");
+    eprintln!(
+        "soak: {} rotations in {:.0?}, {calls} calls, {} false rejects",
+        kids.len() - 1,
+        started.elapsed(),
+        false_rejects.len()
+    );
+    assert!(false_rejects.is_empty(), "valid tokens refused during rotation: {false_rejects:?}");
+    assert!(calls >= rotations * 20, "{calls} calls: load kept up through every rotation");
     let keys = cli_json(&server.dir, &["keys", "list"]);
     let statuses: Vec<&str> = keys.as_array().expect("keys").iter().filter_map(|k| k["status"].as_str()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == "active").count(), 1, "exactly one signing key: {statuses:?}");

@@ -41,7 +41,9 @@ impl RotatorConfig {
         let policy = RotationPolicy {
             rotate_every: duration("TESSERA_ROTATE_EVERY", "24h")?,
             jwks_max_age: duration("TESSERA_JWKS_MAX_AGE", "5m")?,
-            propagation_margin: duration("TESSERA_PROPAGATION_MARGIN", "1m")?,
+            // As long as the max-age by default: a verifier whose cache ignores the edge's Age header may
+            // hold a copy twice the max-age old (see lifecycle's fleet simulation).
+            propagation_margin: duration("TESSERA_PROPAGATION_MARGIN", "5m")?,
             max_token_ttl: duration("TESSERA_TOKEN_TTL", "15m")?,
             leeway: duration("TESSERA_LEEWAY", "30s")?,
             deletion_window: duration("TESSERA_DELETION_WINDOW", "7days")?,

@@ -454,4 +454,86 @@ mod tests {
         }
         assert!(keys.len() >= 20, "rotated many times: {}", keys.len());
     }
+
+    /// The fleet: `n` verifiers at random phases, each caching the JWKS it fetched through an edge cache
+    /// (CloudFront) for the max-age, a token issued every second and checked by a random verifier.
+    /// Returns how many verifications missed their key, and how many keys there were.
+    fn fleet(n: usize, honours_age: bool, refetch_unknown_kid: bool) -> (usize, usize) {
+        // The tightest policy allowed: a new key every max-age + margin, so each one signs as soon as it
+        // may.
+        // A margin of 3 s (not a divisor of the max-age) keeps promotions from lining up with the caches.
+        let mut p = policy();
+        p.propagation_margin = Duration::from_secs(3);
+        p.rotate_every = p.propagation();
+        let max_age = i64::try_from(p.jwks_max_age.as_secs()).expect("secs");
+        let (ttl, leeway) = (30i64, 5i64);
+        let mut seed = 0x2545_f491_u64;
+        let mut random = move |below: i64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            i64::try_from(seed % u64::try_from(below).expect("positive")).expect("small")
+        };
+        let mut keys: Vec<KeyRecord> = vec![];
+        let mut origin: Vec<Kid> = vec![];
+        let mut edge: (Vec<Kid>, i64) = (vec![], i64::MIN / 2);
+        // (cached kids, when the cache expires, when it last refetched on an unknown kid)
+        let mut verifiers: Vec<(Vec<Kid>, i64, i64)> =
+            (0..n).map(|_| (vec![], random(max_age), i64::MIN / 2)).collect();
+        let mut tokens: Vec<(Kid, i64)> = vec![];
+        let mut misses = 0;
+        for t in 0..4_000i64 {
+            // The rotator steps every second: each key starts signing the moment it is due (the worst case).
+            {
+                let actions = plan(UnixTime(t), &keys, &p, false);
+                apply(UnixTime(t), &mut keys, &actions);
+                origin = keys.iter().filter(|k| k.status.is_published()).map(|k| k.kid.clone()).collect();
+            }
+            for v in &mut verifiers {
+                if t >= v.1 {
+                    // The edge refreshes lazily, on the first request after its copy expired, as a CDN does.
+                    if t >= edge.1 + max_age {
+                        edge = (origin.clone(), t);
+                    }
+                    v.0 = edge.0.clone();
+                    // An HTTP cache that honours Age keeps the copy only as long as the edge's copy is fresh.
+                    v.1 = if honours_age { edge.1 + max_age } else { t + max_age };
+                }
+            }
+            if let Some(k) = signing_key(&keys) {
+                tokens.push((k.kid.clone(), t + ttl));
+            }
+            tokens.retain(|(_, exp)| *exp + leeway > t);
+            for (kid, _) in &tokens {
+                let v = &mut verifiers[usize::try_from(random(i64::try_from(n).expect("n"))).expect("index")];
+                if !v.0.contains(kid) && refetch_unknown_kid && t - v.2 >= 1 {
+                    // Tessera's authorizer: an unknown kid reloads the keys, at most once a second.
+                    v.2 = t;
+                    if t >= edge.1 + max_age {
+                        edge = (origin.clone(), t);
+                    }
+                    v.0 = edge.0.clone();
+                }
+                // The very first key signs at once (nothing existed to sign before it), so the first
+                // max-age is the one window a verifier may not know the signing key yet.
+                if !v.0.contains(kid) && t >= max_age {
+                    misses += 1;
+                }
+            }
+        }
+        (misses, keys.len())
+    }
+
+    #[test]
+    fn a_fleet_of_verifiers_with_independent_caches_never_misses_a_key() {
+        let (misses, keys) = fleet(64, true, false);
+        assert_eq!(misses, 0, "verifications without their key");
+        assert!(keys >= 35, "rotated many times: {keys} keys");
+        // Caches that ignore Age hold a copy up to twice the max-age: with a margin below the max-age they
+        // do miss keys (so the simulation can fail) …
+        let (misses, _) = fleet(64, false, false);
+        assert!(misses > 0, "a stale chain of caches misses new keys");
+        // … unless an unknown kid makes the verifier reload, as Tessera's authorizer does.
+        assert_eq!(fleet(64, false, true).0, 0);
+    }
 }
