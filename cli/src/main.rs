@@ -143,7 +143,11 @@ struct CreateArgs {
 #[derive(Debug, Subcommand)]
 enum TokensCommand {
     /// Revoke one token by its jti.
-    Revoke { jti: String },
+    Revoke {
+        /// The jti (base64url: it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
+        jti: String,
+    },
     /// Revoke every token a client was issued up to now.
     RevokeClient { client_id: String },
 }
@@ -155,7 +159,7 @@ enum KeysCommand {
     /// Rotate now (the next key signs as soon as it has propagated), or retire a key at once.
     Rotate {
         /// Retire this kid immediately: it leaves the JWKS and its tokens are refused.
-        #[arg(long, value_name = "KID")]
+        #[arg(long, value_name = "KID", allow_hyphen_values = true)]
         emergency: Option<String>,
     },
 }

@@ -85,7 +85,7 @@ impl DevServer {
             .arg("--data-dir")
             .arg(dir)
             .arg("dev")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(if extra.contains(&"--listen") { &[][..] } else { &["--listen", "127.0.0.1:0"][..] })
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())

@@ -238,6 +238,8 @@ fn bad_configuration_gets_a_one_line_error() {
         (vec!["--data-dir", d, "clients", "create", "--name", "x", "--scopes", "bad\"scope"], "--scopes"),
         (vec!["--data-dir", d, "clients", "show", "tsc_nope"], "no client"),
         (vec!["--data-dir", d, "clients", "frobnicate"], "frobnicate"),
+        // A jti is base64url and may start with '-': it is a value, not an option.
+        (vec!["--data-dir", d, "tokens", "revoke", "-HLCo-F94ybgic2iS9BtLA"], "-HLCo-F94ybgic2iS9BtLA"),
     ];
     for (args, needle) in cases {
         let (ok, stderr) = run(&args);
