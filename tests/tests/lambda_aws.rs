@@ -273,6 +273,10 @@ async fn the_lambda_binaries_run_the_whole_lifecycle_on_the_aws_backend() {
 
     least_privilege(&recorder);
     metrics_reach_the_log(&watch);
+    let log = std::fs::read_to_string(&watch.log).expect("log");
+    for (what, s) in [("secret", creds.1), ("t1", &t1), ("t2", &t2), ("t3", &t3), ("t4", &t4), ("t5", &t5)] {
+        assert!(!log.contains(s), "the {what} is in the functions' logs");
+    }
 }
 
 /// The functions' EMF lines (what CloudWatch turns into the metrics the alarms watch) are in their output.
