@@ -132,7 +132,7 @@ pub async fn run(dir: &Path, args: DevArgs) -> Result<(), CliError> {
         freshness,
     };
     let app = Arc::new(DevApp {
-        issuer: IssuerApp::new(backend.issuer(&settings), Arc::clone(&clock)),
+        issuer: IssuerApp::new(backend.issuer(&settings).with_token_reuse(!args.no_token_reuse), Arc::clone(&clock)),
         authorizer: Authorizer::new(&config, state, Arc::clone(&clock)),
         published: DirPublisher::new(&backend.data.public()),
     });

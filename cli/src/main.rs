@@ -87,6 +87,9 @@ pub struct DevArgs {
     /// Audience the demo API accepts (repeatable).
     #[arg(long = "audience", value_name = "URL")]
     pub audiences: Vec<String>,
+    /// Sign a new token for every request, instead of handing a client the still-fresh token it holds.
+    #[arg(long)]
+    pub no_token_reuse: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -64,6 +64,8 @@ async fn nothing_committed_is_lost_when_the_server_is_killed() {
         "20s",
         "--leeway",
         "1s",
+        // Every request signs a new token, so each one is a record that must survive.
+        "--no-token-reuse",
     ];
     let mut server = DevServer::start_in(&dir, &args);
     let (demo_id, demo_secret) = server.demo.clone().expect("demo client");

@@ -197,12 +197,16 @@ async fn the_cli_changes_state_under_a_running_server() {
     cli_ok(dir, &["clients", "enable", &id]);
     assert!(until_status(&server, "/api/orders/1", &t, 200, ONE_SECOND).await.is_some());
 
-    // Revoke one token by jti.
-    let t2 = access_token(&server, &id, &secret, &[]).await;
-    let jti = claims(&t2)["jti"].as_str().expect("jti").to_owned();
+    // Asking again hands out the still-fresh token (no new signature) …
+    assert_eq!(access_token(&server, &id, &secret, &[]).await, t, "a still-fresh token is reused");
+    // … until it is revoked by jti: then it is refused, and the next request gets a new one.
+    let jti = claims(&t)["jti"].as_str().expect("jti").to_owned();
     cli_ok(dir, &["tokens", "revoke", &jti]);
-    assert!(until_status(&server, "/api/orders/1", &t2, 401, ONE_SECOND).await.is_some());
-    assert_eq!(call(&server, "GET", "/api/orders/1", &t).await, 200);
+    assert!(until_status(&server, "/api/orders/1", &t, 401, ONE_SECOND).await.is_some());
+    let t2 = access_token(&server, &id, &secret, &[]).await;
+    assert_ne!(t2, t, "a revoked token is never handed out again");
+    assert_eq!(call(&server, "GET", "/api/orders/1", &t2).await, 200);
+    let t = t2;
     assert!(!server.cli(&["tokens", "revoke", "no-such-jti"]).status.success());
 
     // Revoke every token of the client issued until now.

@@ -19,6 +19,8 @@ pub struct IssuerConfig {
     pub jwks_max_age: Duration,
     /// The signing algorithm the rotator creates keys for (`TESSERA_KEY_ALG`), for the discovery documents.
     pub key_alg: tessera_core::jose::Algorithm,
+    /// Hand a client its still-fresh token again instead of signing a new one (`TESSERA_TOKEN_REUSE`).
+    pub token_reuse: bool,
 }
 
 /// Longest token lifetime the issuer may be configured for: tokens are meant to be short-lived.
@@ -26,7 +28,8 @@ pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 impl IssuerConfig {
     /// Reads `TESSERA_ISSUER`, `TESSERA_TOKEN_TTL` (default 15m), `TESSERA_LEEWAY` (default 30s),
-    /// `TESSERA_JWKS_URI` (default under the issuer URL) and `TESSERA_JWKS_MAX_AGE` (default 5m).
+    /// `TESSERA_JWKS_URI` (default under the issuer URL), `TESSERA_JWKS_MAX_AGE` (default 5m) and
+    /// `TESSERA_TOKEN_REUSE` (`on`, the default, or `off`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(&lookup);
         let duration = |name, default| env.duration(name, default);
@@ -48,6 +51,17 @@ impl IssuerConfig {
             .unwrap_or_else(|| "ES256".to_owned())
             .parse()
             .map_err(|e: tessera_core::jose::KeyError| ConfigError::new("TESSERA_KEY_ALG", e.to_string()))?;
-        Ok(Self { settings: IssuerSettings { issuer, token_ttl, leeway }, jwks_uri, jwks_max_age, key_alg })
+        let token_reuse = match env.optional("TESSERA_TOKEN_REUSE").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => return Err(ConfigError::new("TESSERA_TOKEN_REUSE", format!("{other:?} is not on or off"))),
+        };
+        Ok(Self {
+            settings: IssuerSettings { issuer, token_ttl, leeway },
+            jwks_uri,
+            jwks_max_age,
+            key_alg,
+            token_reuse,
+        })
     }
 }

@@ -82,6 +82,7 @@ fn request_id(req: &Request) -> String {
 struct Outcome {
     client_id: Option<String>,
     jti: Option<String>,
+    reused: bool,
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
@@ -201,6 +202,7 @@ impl IssuerApp {
             status = response.status().as_u16(),
             client_id = outcome.client_id.as_deref().unwrap_or("-"),
             jti = outcome.jti.as_deref().unwrap_or("-"),
+            reused = outcome.reused,
             latency_us,
             "issuer"
         );
@@ -255,6 +257,7 @@ impl IssuerApp {
         let issued =
             self.issuer.issue(client, &request, self.clock.now(), &mut OsRng).await.map_err(OAuthError::from_issue)?;
         outcome.jti = Some(issued.jti.to_string());
+        outcome.reused = issued.reused;
         Ok(json_response(
             StatusCode::OK,
             &json!({

@@ -20,7 +20,8 @@ async fn main() -> Result<(), Error> {
         vec![config.key_alg.as_str().to_owned()],
     );
     let issuer =
-        Issuer::new(config.settings, b.clients, b.tokens, b.key_source, b.signer, b.revocations, b.revocation_source);
+        Issuer::new(config.settings, b.clients, b.tokens, b.key_source, b.signer, b.revocations, b.revocation_source)
+            .with_token_reuse(config.token_reuse);
     let app = Arc::new(
         IssuerApp::new(issuer, Arc::new(SystemClock))
             .with_discovery(&metadata, config.jwks_max_age)

@@ -21,6 +21,8 @@ use crate::time::UnixTime;
 use crate::token::{self, AccessClaims, Audience};
 use crate::verify::{Verifier, VerifierConfig};
 
+use super::reuse::{Reuse, ReuseKey};
+
 /// The scope that lets a client introspect tokens other than its own.
 pub const INTROSPECT_SCOPE: &str = "tessera:introspect";
 
@@ -73,6 +75,8 @@ pub struct IssuedToken {
     pub jti: Jti,
     /// Signing key, for logs.
     pub kid: String,
+    /// Handed out again from the reuse cache (no signature spent).
+    pub reused: bool,
 }
 
 /// RFC 7662 introspection response.
@@ -120,6 +124,7 @@ pub struct Issuer {
     signer: Arc<dyn Signer>,
     revocations: Arc<dyn RevocationStore>,
     revocation_source: Arc<dyn RevocationSource>,
+    reuse: Option<Arc<Reuse>>,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -140,7 +145,16 @@ impl Issuer {
         revocations: Arc<dyn RevocationStore>,
         revocation_source: Arc<dyn RevocationSource>,
     ) -> Self {
-        Self { settings, clients, tokens, keys, signer, revocations, revocation_source }
+        Self { settings, clients, tokens, keys, signer, revocations, revocation_source, reuse: None }
+    }
+
+    /// Hands a client the token it already holds for the same scopes and audience while at least half its
+    /// life remains, instead of signing a new one (see `reuse`: still signed by the current key, never
+    /// revoked, never longer-lived than the client may get now).
+    #[must_use]
+    pub fn with_token_reuse(mut self, enabled: bool) -> Self {
+        self.reuse = enabled.then(|| Arc::new(Reuse::default()));
+        self
     }
 
     /// The settings.
@@ -178,6 +192,18 @@ impl Issuer {
         let grant = client.grant(request, self.settings.token_ttl)?;
         let keys = self.keys.list_keys().await?;
         let key = lifecycle::signing_key(&keys).ok_or(IssueError::NoSigningKey)?;
+        let reuse_key = ReuseKey {
+            client: client.id.clone(),
+            scopes: grant.scopes.to_string(),
+            audience: grant.audience.clone(),
+            cidrs: client.cidrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+        };
+        if let Some(r) = &self.reuse
+            && let Some(t) =
+                r.find(&reuse_key, key.kid.as_str(), grant.ttl, now, self.revocation_source.as_ref()).await?
+        {
+            return Ok(t);
+        }
         let claims = AccessClaims {
             iss: self.settings.issuer.clone(),
             sub: client.id.clone(),
@@ -207,13 +233,18 @@ impl Issuer {
                 expires_at: claims.exp,
             })
             .await?;
-        Ok(IssuedToken {
+        let issued = IssuedToken {
             access_token,
             expires_in: grant.ttl.as_secs(),
             scope: grant.scopes.to_string(),
-            jti: claims.jti,
+            jti: claims.jti.clone(),
             kid: key.kid.to_string(),
-        })
+            reused: false,
+        };
+        if let Some(r) = &self.reuse {
+            r.remember(reuse_key, &issued, &claims, now);
+        }
+        Ok(issued)
     }
 
     /// RFC 7009: revokes a token the client holds. Unknown, malformed or expired tokens are not an error

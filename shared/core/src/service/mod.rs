@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod issue;
+mod reuse;
 pub mod rotate;
 
 pub use admin::{AdminError, NewClient};
