@@ -9,7 +9,9 @@ use tessera_authorizer::{Authorizer, AuthorizerConfig, VerifierState};
 use tessera_core::time::SystemClock;
 use tessera_wiring::{Backend, BackendConfig, Metrics};
 
-#[tokio::main]
+// One thread: a Lambda environment runs one invocation at a time, and the background refresh runs while
+// the runtime waits for the next event. No worker threads to start on a cold start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let lookup = |k: &str| std::env::var(k).ok();

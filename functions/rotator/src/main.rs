@@ -9,7 +9,9 @@ use tessera_core::time::SystemClock;
 use tessera_rotator::RotatorConfig;
 use tessera_wiring::{Backend, BackendConfig, Metrics, Unit};
 
-#[tokio::main]
+// One thread: a Lambda environment runs one invocation at a time; no worker threads to start on a cold
+// start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let lookup = |k: &str| std::env::var(k).ok();
