@@ -334,6 +334,40 @@ mod tests {
     }
 
     #[test]
+    fn rfc7520_section_4_1_rs256_example_verifies() {
+        // RFC 7520 §4.1 (RSA v1.5 signature, RS256), key and signature as published. (Its ECDSA example,
+        // §4.3, is ES512 on P-521: an algorithm no Tessera key has, so it has no place here.)
+        use rsa::pkcs8::EncodePublicKey as _;
+        let n = b64::decode(concat!(
+            "n4EPtAOCc9AlkeQHPzHStgAbgs7bTZLwUBZdR8_KuKPEHLd4rHVTeT-O-XV2jRojdNhxJWTDvNd7nqQ0VEiZQHz_AJmSCpMaJMRBSFKr",
+            "Kb2wqVwGU_NsYOYL-QtiWN2lbzcEe6XC0dApr5ydQLrHqkHHig3RBordaZ6Aj-oBHqFEHYpPe7Tpe-OfVfHd1E6cS6M1FZcD1NNLYD5l",
+            "FHpPI9bTwJlsde3uhGqC0ZCuEHg8lhzwOHrtIQbS0FVbb9k3-tVTU4fg_3L_vniUFAKwuCLqKnS2BYwdq_mzSnbLY7h_qixoR7jig3__",
+            "kRhuaxwUkRz5iaiQkqgc5gHdrNP5zw"
+        ))
+        .expect("n");
+        let public =
+            rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(&n), rsa::BigUint::from(65_537u32)).expect("rsa");
+        let spki = public.to_public_key_der().expect("spki");
+        let key = PublicKey::from_spki(Algorithm::RS256, spki.as_bytes()).expect("key");
+        let input = concat!(
+            "eyJhbGciOiJSUzI1NiIsImtpZCI6ImJpbGJvLmJhZ2dpbnNAaG9iYml0b24uZXhhbXBsZSJ9.SXTigJlzIGEgZGFuZ2Vyb3VzIGJ1c2lu",
+            "ZXNzLCBGcm9kbywgZ29pbmcgb3V0IHlvdXIgZG9vci4gWW91IHN0ZXAgb250byB0aGUgcm9hZCwgYW5kIGlmIHlvdSBkb24ndCBrZWVwIH",
+            "lvdXIgZmVldCwgdGhlcmXigJlzIG5vIGtub3dpbmcgd2hlcmUgeW91IG1pZ2h0IGJlIHN3ZXB0IG9mZiB0by4"
+        );
+        let sig = b64::decode(concat!(
+            "MRjdkly7_-oTPTS3AXP41iQIGKa80A0ZmTuV5MEaHoxnW2e5CZ5NlKtainoFmKZopdHM1O2U4mwzJdQx996ivp83xuglII7PNDi84wnB",
+            "-BDkoBwA78185hX-Es4JIwmDLJK3lfWRa-XtL0RnltuYv746iYTh_qHRD68BNt1uSNCrUCTJDt5aAE6x8wW1Kt9eRo4QPocSadnHXFxn",
+            "t8Is9UzpERV0ePPQdLuW3IS_de3xyIrDaLGdjluPxUAhb6L2aXic1U12podGU0KLUQSE_oI-ZnmKJ3F4uOZDnd6QZWJushZ41Axf_fcI",
+            "e8u9ipH84ogoree7vjbU5y18kDquDg"
+        ))
+        .expect("sig");
+        assert!(key.verify(input.as_bytes(), &sig));
+        let mut tampered = sig.clone();
+        tampered[0] ^= 1;
+        assert!(!key.verify(input.as_bytes(), &tampered));
+    }
+
+    #[test]
     fn zero_and_out_of_range_signature_scalars_are_refused() {
         let vk = *p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("sk").verifying_key();
         let key = PublicKey::P256(vk);
