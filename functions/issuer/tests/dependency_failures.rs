@@ -136,6 +136,36 @@ async fn kms_unreachable_gives_503_and_records_no_token() {
     assert_eq!(token_items(store.table()).await, 1);
 }
 
+/// A loopback port that accepts connections and never answers: a KMS that hangs.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_kms_that_never_answers_gives_503_within_the_sdk_timeout() {
+    let (store, id, secret) = world().await;
+    let hung = aws(&black_hole().await).await;
+    let started = std::time::Instant::now();
+    let resp = app(&store, Arc::new(KmsKeys::new(hung.kms(), KmsOptions::default())))
+        .handle(token_request(&id, &secret))
+        .await;
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 503, "{:?}", json(&resp));
+    assert!(resp.headers().get("retry-after").is_some());
+    assert_eq!(json(&resp)["error"], "temporarily_unavailable");
+    // Bounded by the SDK's operation timeout (4.5 s), well inside the issuer's 10 s Lambda timeout.
+    assert!(took < Duration::from_secs(8), "answered after {took:?}");
+    assert_eq!(token_items(store.table()).await, 0);
+}
+
 struct ThrottledSigner;
 
 #[async_trait]

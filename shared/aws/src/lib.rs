@@ -16,6 +16,18 @@ pub use dynamo::DynamoStore;
 pub use kms::{KmsKeys, KmsOptions};
 pub use s3::S3Publisher;
 
+/// Bounds on every AWS call, so a slow dependency becomes a prompt 503 with Retry-After (the issuer) or a
+/// refusal (the authorizer, fail closed) well inside the functions' own timeouts (issuer 10 s, authorizer
+/// 5 s), instead of a Lambda timeout. An attempt may take 3 s (KMS CreateKey of an RSA key is the slowest
+/// call); retries included, an operation 4.5 s.
+fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .operation_attempt_timeout(std::time::Duration::from_secs(3))
+        .operation_timeout(std::time::Duration::from_millis(4_500))
+        .build()
+}
+
 /// The loaded AWS configuration; clients are built from it once, at init.
 #[derive(Clone, Debug)]
 pub struct AwsConfig(aws_config::SdkConfig);
@@ -25,7 +37,7 @@ impl AwsConfig {
     /// caller in every request's user agent (`app/<name>`), so CloudTrail — and the IAM test — can tell
     /// which function made a call.
     pub async fn load(app: &str) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts());
         if let Ok(name) = aws_config::AppName::new(app.to_owned()) {
             loader = loader.app_name(name);
         }
@@ -38,6 +50,7 @@ impl AwsConfig {
         let creds = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "emulator");
         Self(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .timeout_config(timeouts())
                 .endpoint_url(endpoint)
                 .region(aws_config::Region::new("us-east-1"))
                 .credentials_provider(creds)
